@@ -1,0 +1,76 @@
+"""kimflow's engine: process definitions, durable cases and their history.
+
+The engine knows no web framework and reads no settings; ``api/`` adapts it to the
+command line (and later HTTP). The public API is re-exported here::
+
+    from engine import Engine, FixedClock
+    engine = Engine("sqlite:///kimflow.db", clock=FixedClock(...))
+"""
+
+from engine.calendar import Calendar
+from engine.case import ActionOption, Case, CaseEvent, Consent, StepVisit
+from engine.cases import SYSTEM_ACTOR, Engine, TickResult
+from engine.clock import Clock, FixedClock, SystemClock
+from engine.definition import (
+    ProcessDefinition,
+    check_definition,
+    check_files,
+    load_definition,
+)
+from engine.durations import Duration, DurationUnit, parse_duration
+from engine.errors import (
+    ActionNotAllowed,
+    ActionUnavailable,
+    CaseClosed,
+    CaseError,
+    CaseNotFound,
+    ConcurrentUpdate,
+    ConsentNotFound,
+    DefinitionConflict,
+    DefinitionError,
+    DefinitionNotFound,
+    Diagnostic,
+    EngineError,
+    InvalidCaseData,
+    Reason,
+    StoreError,
+)
+from engine.registry import Deployment
+
+__all__ = [
+    "SYSTEM_ACTOR",
+    "ActionNotAllowed",
+    "ActionOption",
+    "ActionUnavailable",
+    "Calendar",
+    "Case",
+    "CaseClosed",
+    "CaseError",
+    "CaseEvent",
+    "CaseNotFound",
+    "Clock",
+    "ConcurrentUpdate",
+    "Consent",
+    "ConsentNotFound",
+    "DefinitionConflict",
+    "DefinitionError",
+    "DefinitionNotFound",
+    "Deployment",
+    "Diagnostic",
+    "Duration",
+    "DurationUnit",
+    "Engine",
+    "EngineError",
+    "FixedClock",
+    "InvalidCaseData",
+    "ProcessDefinition",
+    "Reason",
+    "StepVisit",
+    "StoreError",
+    "SystemClock",
+    "TickResult",
+    "check_definition",
+    "check_files",
+    "load_definition",
+    "parse_duration",
+]

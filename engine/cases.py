@@ -1,0 +1,826 @@
+"""The engine facade: every operation on cases, each one database transaction.
+
+Every change to a case (a) checks the case's version (optimistic concurrency: a
+stale expected version is refused, and so is the loser of a race between
+the read and the write), (b) updates the case row, (c) appends one event, and
+(d) keeps the step-visit rows (entered, left, deadline, paused time) and timer
+rows in step — all in the same transaction, so the store is never half-updated.
+Time comes from the injected clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from engine import store as st
+from engine.case import (
+    CANCELLED,
+    CLOSED,
+    COMPLETED,
+    OPEN,
+    ActionOption,
+    Case,
+    CaseEvent,
+    Consent,
+    StepVisit,
+)
+from engine.clock import Clock, SystemClock
+from engine.definition import ActionDef, ProcessDefinition, StepDef
+from engine.errors import (
+    ActionNotAllowed,
+    ActionUnavailable,
+    CaseClosed,
+    ConcurrentUpdate,
+    ConsentNotFound,
+    InvalidCaseData,
+    Reason,
+)
+from engine.machine import CompiledProcess
+from engine.registry import Deployment, Registry
+
+SYSTEM_ACTOR = "system"
+_BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    """What one ``tick`` did: timers fired, and timers whose action was unavailable."""
+
+    fired: int
+    skipped: int
+
+
+class Engine:
+    """Deploy process definitions and run cases durably.
+
+    Args:
+        database_url: SQLAlchemy URL; SQLite file by default.
+        clock: Where "now" comes from (injected for tests and simulations).
+        store: An existing store instead of a URL.
+
+    Example:
+        >>> engine = Engine("sqlite:///kimflow.db")          # doctest: +SKIP
+        >>> engine.upgrade_schema()                          # doctest: +SKIP
+        >>> engine.deploy(["processes/"], actor="koordination")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, database_url: str | None = None, *, clock: Clock | None = None, store: st.Store | None = None
+    ) -> None:
+        self.store = store or st.Store(database_url)
+        self.clock: Clock = clock or SystemClock()
+        self.registry = Registry(self.store, self.clock)
+
+    # ------------------------------------------------------------------ definitions
+
+    def upgrade_schema(self) -> None:
+        """Create or upgrade the database schema (Alembic migrations)."""
+        self.store.upgrade()
+
+    def deploy(self, paths: Iterable[str | Path], *, actor: str) -> list[Deployment]:
+        """Validate and deploy definition files or directories, all or nothing."""
+        return self.registry.deploy_files(paths, actor=actor)
+
+    def deploy_text(self, text: str, *, actor: str, file: str = "<text>") -> Deployment:
+        """Validate and deploy one definition given as YAML text."""
+        return self.registry.deploy_texts([(file, text)], actor=actor)[0]
+
+    def process(self, process_id: str, version: int | None = None) -> ProcessDefinition:
+        """A deployed definition (the newest version unless ``version`` is given)."""
+        return self._compiled(process_id, version).definition
+
+    def _compiled(self, process_id: str, version: int | None = None) -> CompiledProcess:
+        if version is None:
+            return self.registry.latest(process_id)
+        return self.registry.get(process_id, version)
+
+    # ------------------------------------------------------------------ reading
+
+    def get_case(self, case_id: int) -> Case:
+        """Read a case.
+
+        Raises:
+            CaseNotFound: If it does not exist.
+        """
+        with self.store.transaction() as conn:
+            return st.load_case(conn, case_id)
+
+    def history(self, case_id: int) -> list[CaseEvent]:
+        """The case's events, oldest first."""
+        with self.store.transaction() as conn:
+            st.load_case(conn, case_id)
+            return st.load_events(conn, case_id)
+
+    def visits(self, case_id: int) -> list[StepVisit]:
+        """The case's step visits, oldest first."""
+        with self.store.transaction() as conn:
+            st.load_case(conn, case_id)
+            return st.load_visits(conn, case_id)
+
+    def consents(self, case_id: int) -> list[Consent]:
+        """All consents recorded for the case, revoked ones included."""
+        with self.store.transaction() as conn:
+            st.load_case(conn, case_id)
+            return st.load_consents(conn, case_id)
+
+    def children(self, case_id: int) -> list[Case]:
+        with self.store.transaction() as conn:
+            return st.load_cases(conn, [st.cases_t.c.parent_id == case_id], limit=1000)
+
+    def list_cases(
+        self,
+        *,
+        process_id: str | None = None,
+        step: str | None = None,
+        status: str | None = None,
+        assignee: str | None = None,
+        waiting_on: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Case]:
+        """Cases matching all given filters, by case number."""
+        c = st.cases_t.c
+        where = [
+            column == value
+            for column, value in (
+                (c.process_id, process_id),
+                (c.step, step),
+                (c.status, status),
+                (c.assignee, assignee),
+                (c.waiting_on, waiting_on),
+            )
+            if value is not None
+        ]
+        with self.store.transaction() as conn:
+            return st.load_cases(conn, where, limit=limit, offset=offset)
+
+    def available_actions(self, case_id: int) -> list[ActionOption]:
+        """The actions of the case's current step, each with whether and why not it can be fired now."""
+        with self.store.transaction() as conn:
+            case = st.load_case(conn, case_id)
+            compiled = self._compiled(case.process_id, case.process_version)
+            step = compiled.definition.steps[case.step]
+            needs_consents = any(a.handoff for a in step.actions.values())
+            consents = st.load_consents(conn, case_id) if needs_consents else []
+        options = []
+        for action in step.actions.values():
+            reasons = self._blockers(compiled, case, action, case.data, consents)
+            if action.system_only:
+                reasons = (
+                    Reason("system-only", "Wird automatisch ausgelöst", "fired automatically only"),
+                    *reasons,
+                )
+            options.append(
+                ActionOption(
+                    action.name,
+                    action.title,
+                    action.title_en,
+                    action.next,
+                    not reasons,
+                    reasons,
+                    tuple(dict.fromkeys(action.requires + action.records)),
+                )
+            )
+        return options
+
+    # ------------------------------------------------------------------ changing
+
+    def open_case(
+        self,
+        process_id: str,
+        *,
+        actor: str,
+        data: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        assignee: str | None = None,
+    ) -> Case:
+        """Open a case on the newest (or the given) version of a process.
+
+        Raises:
+            DefinitionNotFound: If the process is not deployed.
+            InvalidCaseData: If ``data`` does not fit the process's fields.
+        """
+        compiled = self._compiled(process_id, version)
+        with self.store.transaction() as conn:
+            case_id = self._open(conn, compiled, actor=actor, data=dict(data or {}), assignee=assignee)
+            return st.load_case(conn, case_id)
+
+    def fire(
+        self,
+        case_id: int,
+        action: str,
+        *,
+        actor: str,
+        data: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> Case:
+        """Fire an action of the current step, recording ``data`` with it.
+
+        Raises:
+            CaseNotFound, CaseClosed: No such case, or it has ended.
+            ConcurrentUpdate: ``expected_version`` is stale, or someone changed the case meanwhile.
+            ActionNotAllowed: The step has no such action, or only the system may fire it.
+            ActionUnavailable: A condition fails, required data or a consent is missing, or the case is paused.
+            InvalidCaseData: ``data`` does not fit the fields the action records.
+        """
+        with self.store.transaction() as conn:
+            case = self._load_for_change(conn, case_id, expected_version)
+            self._fire(conn, case, action, actor=actor, data=dict(data or {}), system=False)
+            return case
+
+    def record_consent(
+        self,
+        case_id: int,
+        *,
+        recipient: str,
+        purpose: str,
+        categories: Iterable[str] = (),
+        valid_until: str | None = None,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> Consent:
+        """Record the client's consent to share data with ``recipient`` (an agency code)."""
+        with self.store.transaction() as conn:
+            case = self._load_for_change(conn, case_id, expected_version)
+            definition = self._compiled(case.process_id, case.process_version).definition
+            problems = {}
+            if recipient not in definition.agencies:
+                problems["recipient"] = f"'{recipient}' is not an agency of {definition.ref}"
+            if not purpose.strip():
+                problems["purpose"] = "a consent needs a purpose"
+            if valid_until is not None:
+                try:
+                    date.fromisoformat(valid_until)
+                except ValueError:
+                    problems["valid_until"] = f"'{valid_until}' is not a date YYYY-MM-DD"
+            if problems:
+                raise InvalidCaseData(case_id, problems)
+            now = self.clock.now()
+            values = {
+                "case_id": case_id,
+                "recipient": recipient,
+                "purpose": purpose,
+                "categories": sorted(set(categories)),
+                "recorded_at": now,
+                "recorded_by": actor,
+                "valid_until": valid_until,
+            }
+            consent_id = st.insert_consent(conn, values)
+            self._record(
+                conn,
+                case,
+                actor=actor,
+                kind="consent_recorded",
+                now=now,
+                detail={
+                    "consent_id": consent_id,
+                    "recipient": recipient,
+                    "purpose": purpose,
+                    "categories": values["categories"],
+                    "valid_until": valid_until,
+                },
+            )
+            return Consent(
+                consent_id, case_id, recipient, purpose, tuple(values["categories"]), now, actor, valid_until
+            )
+
+    def revoke_consent(
+        self, case_id: int, consent_id: int, *, actor: str, expected_version: int | None = None
+    ) -> Case:
+        """Revoke a consent; handoffs it covered are unavailable from now on."""
+        with self.store.transaction() as conn:
+            case = self._load_for_change(conn, case_id, expected_version, allow_ended=True)
+            now = self.clock.now()
+            if not st.revoke_consent(conn, consent_id, case_id, now, actor):
+                raise ConsentNotFound(case_id, consent_id)
+            self._record(
+                conn, case, actor=actor, kind="consent_revoked", now=now, detail={"consent_id": consent_id}
+            )
+            return case
+
+    def pause(
+        self,
+        case_id: int,
+        *,
+        reason: str,
+        actor: str,
+        note: str | None = None,
+        expected_version: int | None = None,
+    ) -> Case:
+        """Pause the case (e.g. waiting for documents, reason code W-DOC); its deadline clock stops."""
+        with self.store.transaction() as conn:
+            case = self._load_for_change(conn, case_id, expected_version)
+            if case.paused:
+                raise ActionUnavailable(
+                    case_id,
+                    "pause",
+                    (Reason("paused", "Der Fall ist bereits pausiert", "the case is already paused"),),
+                )
+            now = self.clock.now()
+            if case.visit_id is not None:
+                st.update_visit(conn, case.visit_id, {"paused_since": now})
+            self._record(
+                conn,
+                case,
+                actor=actor,
+                kind="paused",
+                now=now,
+                values={"paused": True, "pause_reason": reason},
+                detail={"reason": reason, "note": note},
+            )
+            return case
+
+    def resume(self, case_id: int, *, actor: str, expected_version: int | None = None) -> Case:
+        """Resume a paused case; the step's deadline moves later by the time spent paused."""
+        with self.store.transaction() as conn:
+            case = self._load_for_change(conn, case_id, expected_version)
+            if not case.paused:
+                raise ActionUnavailable(
+                    case_id,
+                    "resume",
+                    (Reason("not-paused", "Der Fall ist nicht pausiert", "the case is not paused"),),
+                )
+            now = self.clock.now()
+            values: dict[str, Any] = {"paused": False, "pause_reason": None}
+            paused_for = 0
+            if case.visit_id is not None:
+                visit = st.load_visit(conn, case.visit_id)
+                paused_for = int((now - visit.paused_since).total_seconds()) if visit.paused_since else 0
+                shift = timedelta(seconds=paused_for)
+                visit_values: dict[str, Any] = {
+                    "paused_since": None,
+                    "paused_seconds": visit.paused_seconds + paused_for,
+                }
+                if visit.due_at is not None:
+                    visit_values["due_at"] = visit.due_at + shift
+                    values["due_at"] = visit.due_at + shift
+                if visit.warn_at is not None:
+                    visit_values["warn_at"] = visit.warn_at + shift
+                st.update_visit(conn, case.visit_id, visit_values)
+            self._record(
+                conn,
+                case,
+                actor=actor,
+                kind="resumed",
+                now=now,
+                values=values,
+                detail={"paused_seconds": paused_for},
+            )
+            return case
+
+    def assign(
+        self, case_id: int, assignee: str | None, *, actor: str, expected_version: int | None = None
+    ) -> Case:
+        """Make ``assignee`` responsible for the case (None: unassigned)."""
+        with self.store.transaction() as conn:
+            case = self._load_for_change(conn, case_id, expected_version)
+            self._record(
+                conn,
+                case,
+                actor=actor,
+                kind="assigned",
+                now=self.clock.now(),
+                values={"assignee": assignee},
+                detail={"assignee": assignee, "previous": case.assignee},
+            )
+            return case
+
+    def close(
+        self, case_id: int, *, outcome: str, reason: str, actor: str, expected_version: int | None = None
+    ) -> Case:
+        """End the case early with an outcome (e.g. the client moved away)."""
+        return self._end(case_id, CLOSED, outcome, reason, actor, expected_version)
+
+    def cancel(self, case_id: int, *, reason: str, actor: str, expected_version: int | None = None) -> Case:
+        """Cancel a case opened in error."""
+        return self._end(case_id, CANCELLED, "storniert", reason, actor, expected_version)
+
+    def tick(self, *, limit: int = 1000) -> TickResult:
+        """Fire every timer that is due now, once; safe to run from several processes at once.
+
+        Each timer is claimed and fired in its own transaction. On PostgreSQL due
+        timers are claimed with ``FOR UPDATE SKIP LOCKED``, so concurrent tickers
+        take different timers; on SQLite transactions are serialised anyway.
+        A timer whose action is unavailable (e.g. its condition fails) is marked
+        fired without effect and reported as skipped.
+        """
+        fired = skipped = 0
+        t = st.timers_t
+        for _ in range(limit):
+            now = self.clock.now()
+            with self.store.transaction() as conn:
+                query = (
+                    sa.select(t.c.id, t.c.case_id, t.c.action, t.c.step)
+                    .where(t.c.fired_at.is_(None), t.c.cancelled_at.is_(None), t.c.due_at <= now)
+                    .order_by(t.c.due_at, t.c.id)
+                    .limit(1)
+                )
+                if self.store.dialect == "postgresql":
+                    query = query.with_for_update(skip_locked=True)
+                row = conn.execute(query).first()
+                if row is None:
+                    break
+                conn.execute(sa.update(t).where(t.c.id == row.id).values(fired_at=now))
+                case = st.load_case(conn, row.case_id)
+                if not case.is_open or case.step != row.step:
+                    skipped += 1
+                    continue
+                try:
+                    with conn.begin_nested():
+                        self._fire(
+                            conn,
+                            case,
+                            row.action,
+                            actor=SYSTEM_ACTOR,
+                            data={},
+                            system=True,
+                            detail={"timer_id": row.id},
+                        )
+                    fired += 1
+                except (ActionUnavailable, ActionNotAllowed):
+                    skipped += 1
+        return TickResult(fired, skipped)
+
+    # ------------------------------------------------------------------ internals
+
+    def _load_for_change(
+        self, conn: sa.Connection, case_id: int, expected_version: int | None, *, allow_ended: bool = False
+    ) -> Case:
+        case = st.load_case(conn, case_id)
+        if expected_version is not None and expected_version != case.version:
+            raise ConcurrentUpdate(case_id, expected_version, case.version)
+        if not allow_ended and not case.is_open:
+            raise CaseClosed(case_id, case.status)
+        return case
+
+    def _check_data(
+        self,
+        definition: ProcessDefinition,
+        case_id: int,
+        data: Mapping[str, Any],
+        allowed: Iterable[str] | None,
+    ) -> None:
+        problems: dict[str, str] = {}
+        permitted = set(allowed) if allowed is not None else None
+        for name, value in data.items():
+            spec = definition.fields.get(name)
+            if spec is None:
+                problems[name] = f"unknown field for {definition.ref}"
+            elif permitted is not None and name not in permitted:
+                problems[name] = "this action does not record this field"
+            else:
+                problem = spec.check(value)
+                if problem:
+                    problems[name] = problem
+        if problems:
+            raise InvalidCaseData(case_id, problems)
+
+    def _blockers(
+        self,
+        compiled: CompiledProcess,
+        case: Case,
+        action: ActionDef,
+        data: Mapping[str, Any],
+        consents: list[Consent],
+    ) -> tuple[Reason, ...]:
+        definition = compiled.definition
+        reasons: list[Reason] = []
+        if case.paused:
+            reasons.append(
+                Reason(
+                    "paused",
+                    f"Der Fall ist pausiert ({case.pause_reason})",
+                    f"the case is paused ({case.pause_reason})",
+                )
+            )
+        missing = tuple(name for name in action.requires if data.get(name) in (None, ""))
+        if missing:
+            labels = ", ".join(definition.fields[m].label for m in missing)
+            labels_en = ", ".join(
+                definition.fields[m].label_en or definition.fields[m].label for m in missing
+            )
+            reasons.append(
+                Reason("missing-data", f"Es fehlt: {labels}", f"missing: {labels_en}", fields=missing)
+            )
+        handoff = action.handoff
+        if handoff is not None and handoff.consent_required:
+            today = self.clock.now().astimezone(_BERLIN).date().isoformat()
+            if not any(c.covers(handoff.to_agency, today) for c in consents):
+                name = definition.agencies.get(handoff.to_agency, handoff.to_agency)
+                reasons.append(
+                    Reason(
+                        "missing-consent",
+                        f"Es fehlt: Einwilligung gegenüber {name}",
+                        f"missing: consent covering {handoff.to_agency}",
+                        agency=handoff.to_agency,
+                    )
+                )
+        if not compiled.condition_holds(case.step, action.name, dict(data)):
+            reasons.append(compiled.condition_reason(case.step, action.name))
+        return tuple(reasons)
+
+    def _open(
+        self,
+        conn: sa.Connection,
+        compiled: CompiledProcess,
+        *,
+        actor: str,
+        data: dict[str, Any],
+        assignee: str | None,
+        parent_id: int | None = None,
+        child_name: str | None = None,
+    ) -> int:
+        definition = compiled.definition
+        self._check_data(definition, 0, data, None)
+        now = self.clock.now()
+        start = definition.steps[definition.start]
+        case_id = st.insert_case(
+            conn,
+            {
+                "process_id": definition.id,
+                "process_version": definition.version,
+                "step": start.id,
+                "status": OPEN,
+                "version": 1,
+                "data": data,
+                "assignee": assignee,
+                "waiting_on": start.waiting_on,
+                "opened_at": now,
+                "updated_at": now,
+                "parent_id": parent_id,
+                "child_name": child_name,
+            },
+        )
+        visit_id, due_at = self._enter(conn, definition, case_id, start, data, now)
+        conn.execute(
+            sa.update(st.cases_t).where(st.cases_t.c.id == case_id).values(visit_id=visit_id, due_at=due_at)
+        )
+        st.insert_event(
+            conn,
+            {
+                "case_id": case_id,
+                "seq": 1,
+                "at": now,
+                "actor": actor,
+                "kind": "opened",
+                "action": None,
+                "from_step": None,
+                "to_step": start.id,
+                "changes": {k: [None, v] for k, v in data.items()},
+                "detail": {
+                    "process": definition.ref,
+                    "assignee": assignee,
+                    "parent_id": parent_id,
+                    "child_name": child_name,
+                },
+            },
+        )
+        return case_id
+
+    def _enter(
+        self,
+        conn: sa.Connection,
+        definition: ProcessDefinition,
+        case_id: int,
+        step: StepDef,
+        data: Mapping[str, Any],
+        now: datetime,
+    ) -> tuple[int | None, datetime | None]:
+        """Insert the visit (with its deadline) and arm the step's timers; returns (visit id, due_at)."""
+        calendar = definition.calendar
+        due_at = calendar.due_at(now, step.expected) if step.expected else None
+        warn_at = calendar.due_at(now, step.warn_after) if step.warn_after else None
+        visit_id = st.insert_visit(
+            conn,
+            {
+                "case_id": case_id,
+                "process_id": definition.id,
+                "process_version": definition.version,
+                "step": step.id,
+                "agency": step.agency,
+                "waiting_on": step.waiting_on,
+                "entered_at": now,
+                "left_at": now if step.final else None,
+                "due_at": due_at,
+                "warn_at": warn_at,
+            },
+        )
+        if step.timers:
+            rows = []
+            for timer in step.timers:
+                fire_at = self._timer_due(definition, timer.after, timer.before, timer.field, data, now)
+                if fire_at is not None:
+                    rows.append(
+                        {
+                            "case_id": case_id,
+                            "visit_id": visit_id,
+                            "step": step.id,
+                            "action": timer.action,
+                            "due_at": fire_at,
+                        }
+                    )
+            st.insert_timers(conn, rows)
+        return visit_id, due_at
+
+    @staticmethod
+    def _timer_due(
+        definition: ProcessDefinition,
+        after: Any,
+        before: Any,
+        field: str | None,
+        data: Mapping[str, Any],
+        now: datetime,
+    ) -> datetime | None:
+        calendar = definition.calendar
+        if field is None:
+            return calendar.due_at(now, after)
+        raw = data.get(field)
+        if not raw:
+            return (
+                None  # nothing to count from yet; the timer is armed when the step is entered with the date
+            )
+        anchor = date.fromisoformat(raw)
+        day = calendar.before(anchor, before) if before is not None else calendar.due_date(anchor, after)
+        return datetime.combine(day, time(), tzinfo=_BERLIN).astimezone(UTC)
+
+    def _leave(self, conn: sa.Connection, case: Case, step: StepDef, now: datetime) -> None:
+        if case.visit_id is None:
+            return
+        values: dict[str, Any] = {"left_at": now}
+        if case.due_at is not None:
+            values["overran"] = now > case.due_at
+        st.update_visit(conn, case.visit_id, values)
+        if step.timers:
+            st.cancel_timers(conn, case.visit_id, now)
+
+    def _fire(
+        self,
+        conn: sa.Connection,
+        case: Case,
+        action_name: str,
+        *,
+        actor: str,
+        data: dict[str, Any],
+        system: bool,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        compiled = self._compiled(case.process_id, case.process_version)
+        definition = compiled.definition
+        step = definition.steps[case.step]
+        action = step.actions.get(action_name)
+        if action is None:
+            raise ActionNotAllowed(case.id, action_name, case.step, tuple(step.actions))
+        if action.system_only and not system:
+            raise ActionNotAllowed(
+                case.id,
+                action_name,
+                case.step,
+                tuple(step.actions),
+                f"action '{action_name}' is fired automatically and cannot be fired by a person",
+            )
+        self._check_data(definition, case.id, data, action.records + action.requires)
+        merged = {**case.data, **data}
+        consents = st.load_consents(conn, case.id) if action.handoff is not None else []
+        reasons = self._blockers(compiled, case, action, merged, consents)
+        if reasons:
+            raise ActionUnavailable(case.id, action_name, reasons)
+        old_step = case.step
+        old_data = case.data
+        case.data = merged
+        new_step_id = compiled.fire(case, action_name)  # the state machine moves case.step
+        now = self.clock.now()
+        values: dict[str, Any] = {"data": merged}
+        event_detail: dict[str, Any] = dict(detail or {})
+        if action.next is not None:
+            new_step = definition.steps[new_step_id]
+            self._leave(conn, case, step, now)
+            visit_id, due_at = self._enter(conn, definition, case.id, new_step, merged, now)
+            values.update(step=new_step_id, visit_id=visit_id, due_at=due_at, waiting_on=new_step.waiting_on)
+            if new_step.final:
+                values.update(status=COMPLETED, outcome=new_step.outcome, closed_at=now)
+        if action.handoff is not None:
+            event_detail["handoff"] = {
+                "from": action.handoff.from_agency,
+                "to": action.handoff.to_agency,
+                "shares": list(action.handoff.shares),
+            }
+        if action.start_child is not None:
+            child = action.start_child
+            child_compiled = self.registry.latest(child.process)
+            child_data = {name: merged[name] for name in child.copy if merged.get(name) is not None}
+            child_id = self._open(
+                conn,
+                child_compiled,
+                actor=actor,
+                data=child_data,
+                assignee=case.assignee,
+                parent_id=case.id,
+                child_name=child.name,
+            )
+            event_detail["child"] = {
+                "name": child.name,
+                "case_id": child_id,
+                "process": child_compiled.definition.ref,
+            }
+        changes = {k: [old_data.get(k), v] for k, v in merged.items() if old_data.get(k) != v}
+        self._record(
+            conn,
+            case,
+            actor=actor,
+            kind="fired",
+            now=now,
+            values=values,
+            action=action_name,
+            from_step=old_step,
+            to_step=new_step_id,
+            changes=changes,
+            detail=event_detail,
+        )
+        if values.get("status") == COMPLETED and case.parent_id is not None:
+            self._notify_parent(conn, case)
+
+    def _notify_parent(self, conn: sa.Connection, child: Case) -> None:
+        """A child case ended: fire the parent's ``on_child_done`` action if the parent waits for it."""
+        parent = st.load_case(conn, child.parent_id)  # type: ignore[arg-type]
+        if not parent.is_open:
+            return
+        definition = self._compiled(parent.process_id, parent.process_version).definition
+        step = definition.steps[parent.step]
+        if step.wait_for_child == child.child_name and step.on_child_done:
+            self._fire(
+                conn,
+                parent,
+                step.on_child_done,
+                actor=SYSTEM_ACTOR,
+                data={},
+                system=True,
+                detail={"child_case_id": child.id, "child_outcome": child.outcome},
+            )
+
+    def _end(
+        self, case_id: int, status: str, outcome: str, reason: str, actor: str, expected_version: int | None
+    ) -> Case:
+        with self.store.transaction() as conn:
+            case = self._load_for_change(conn, case_id, expected_version)
+            definition = self._compiled(case.process_id, case.process_version).definition
+            now = self.clock.now()
+            self._leave(conn, case, definition.steps[case.step], now)
+            self._record(
+                conn,
+                case,
+                actor=actor,
+                kind=status,
+                now=now,
+                values={"status": status, "outcome": outcome, "closed_at": now, "paused": False},
+                detail={"reason": reason, "outcome": outcome},
+            )
+            return case
+
+    def _record(
+        self,
+        conn: sa.Connection,
+        case: Case,
+        *,
+        actor: str,
+        kind: str,
+        now: datetime,
+        values: dict[str, Any] | None = None,
+        action: str | None = None,
+        from_step: str | None = None,
+        to_step: str | None = None,
+        changes: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Write the case row (version-checked) and append the event; updates ``case`` in place."""
+        expected = case.version
+        row = dict(values or {})
+        row["version"] = expected + 1
+        row["updated_at"] = now
+        st.update_case(conn, case.id, expected, row)
+        st.insert_event(
+            conn,
+            {
+                "case_id": case.id,
+                "seq": expected + 1,
+                "at": now,
+                "actor": actor,
+                "kind": kind,
+                "action": action,
+                "from_step": from_step or case.step if to_step is None else from_step,
+                "to_step": to_step or case.step,
+                "changes": changes or {},
+                "detail": detail or {},
+            },
+        )
+        for key, value in row.items():
+            setattr(case, key, value)
+
+
+__all__ = ["SYSTEM_ACTOR", "Engine", "TickResult"]

@@ -1,0 +1,496 @@
+"""Durable storage: the SQLModel tables and the statements the engine runs on them.
+
+This is the only module that imports ``sqlmodel``/``sqlalchemy``. Tables are
+declared as SQLModel ``*Record`` classes (so Alembic and the API can use them),
+but the engine's hot path runs SQLAlchemy Core statements on their tables inside
+one transaction per operation: an advance is a handful of statements and one
+commit, with no ORM unit-of-work bookkeeping per row.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` (a committed advance survives a
+power cut) and ``BEGIN IMMEDIATE`` transactions, so a read-then-write never fails
+half-way with "database is locked"; PostgreSQL runs at READ COMMITTED, where the
+version check in ``UPDATE … WHERE version = :expected`` refuses the loser of a race.
+The schema is created and upgraded only by the Alembic migrations in
+``engine/migrations`` (``kimflow db upgrade``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from engine.case import Case, CaseEvent, Consent, StepVisit
+from engine.errors import CaseNotFound, ConcurrentUpdate, StoreError
+
+DEFAULT_DATABASE_URL = "sqlite:///kimflow.db"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; the engine works in UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def _dt(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_type=JSONType)
+
+
+class DefinitionRecord(SQLModel, table=True):
+    """A deployed definition version; never updated after insert."""
+
+    __tablename__ = "kf_definition"
+    __table_args__ = (sa.UniqueConstraint("process_id", "version", name="uq_definition_ref"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    process_id: str = Field(max_length=64, index=True)
+    version: int
+    title: str
+    checksum: str = Field(max_length=64)
+    source_text: str = Field(sa_type=sa.Text)
+    source_file: str = Field(default="")
+    deployed_at: datetime = _dt()
+    deployed_by: str = Field(max_length=128)
+
+
+class CaseRecord(SQLModel, table=True):
+    __tablename__ = "kf_case"
+    __table_args__ = (sa.Index("ix_case_process_step", "process_id", "step"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    process_id: str = Field(max_length=64)
+    process_version: int
+    step: str = Field(max_length=64)
+    status: str = Field(max_length=16, index=True)
+    version: int
+    data: dict[str, Any] = _json()
+    assignee: str | None = Field(default=None, max_length=128, index=True)
+    waiting_on: str | None = Field(default=None, max_length=20)
+    paused: bool = False
+    pause_reason: str | None = Field(default=None, max_length=64)
+    outcome: str | None = Field(default=None, max_length=64)
+    opened_at: datetime = _dt()
+    updated_at: datetime = _dt()
+    closed_at: datetime | None = _dt(default=None)
+    due_at: datetime | None = _dt(default=None)
+    visit_id: int | None = None
+    parent_id: int | None = Field(default=None, index=True)
+    child_name: str | None = Field(default=None, max_length=64)
+
+
+class CaseEventRecord(SQLModel, table=True):
+    """Append-only history; ``seq`` is the case version the event produced."""
+
+    __tablename__ = "kf_event"
+    __table_args__ = (sa.UniqueConstraint("case_id", "seq", name="uq_event_case_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int
+    seq: int
+    at: datetime = _dt()
+    actor: str = Field(max_length=128)
+    kind: str = Field(max_length=32)
+    action: str | None = Field(default=None, max_length=64)
+    from_step: str | None = Field(default=None, max_length=64)
+    to_step: str | None = Field(default=None, max_length=64)
+    changes: dict[str, Any] = _json()
+    detail: dict[str, Any] = _json()
+
+
+class StepVisitRecord(SQLModel, table=True):
+    """One stay of a case in a step, with its deadline; the basis of stall detection."""
+
+    __tablename__ = "kf_visit"
+    __table_args__ = (
+        sa.Index(
+            "ix_visit_open_due",
+            "due_at",
+            sqlite_where=sa.text("left_at IS NULL"),
+            postgresql_where=sa.text("left_at IS NULL"),
+        ),
+        sa.Index("ix_visit_process_step", "process_id", "process_version", "step"),
+        sa.Index("ix_visit_case", "case_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int
+    process_id: str = Field(max_length=64)
+    process_version: int
+    step: str = Field(max_length=64)
+    agency: str | None = Field(default=None, max_length=20)
+    waiting_on: str | None = Field(default=None, max_length=20)
+    entered_at: datetime = _dt()
+    left_at: datetime | None = _dt(default=None)
+    due_at: datetime | None = _dt(default=None)
+    warn_at: datetime | None = _dt(default=None)
+    paused_seconds: int = 0
+    paused_since: datetime | None = _dt(default=None)
+    overran: bool | None = None
+
+
+class ConsentRecord(SQLModel, table=True):
+    __tablename__ = "kf_consent"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(index=True)
+    recipient: str = Field(max_length=20)
+    purpose: str
+    categories: list[str] = Field(default_factory=list, sa_type=JSONType)
+    recorded_at: datetime = _dt()
+    recorded_by: str = Field(max_length=128)
+    valid_until: str | None = Field(default=None, max_length=10)
+    revoked_at: datetime | None = _dt(default=None)
+    revoked_by: str | None = Field(default=None, max_length=128)
+
+
+class TimerRecord(SQLModel, table=True):
+    """A timer armed when a case entered a step; fired or cancelled exactly once."""
+
+    __tablename__ = "kf_timer"
+    __table_args__ = (
+        sa.Index(
+            "ix_timer_pending_due",
+            "due_at",
+            sqlite_where=sa.text("fired_at IS NULL AND cancelled_at IS NULL"),
+            postgresql_where=sa.text("fired_at IS NULL AND cancelled_at IS NULL"),
+        ),
+        sa.Index("ix_timer_case", "case_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int
+    visit_id: int
+    step: str = Field(max_length=64)
+    action: str = Field(max_length=64)
+    due_at: datetime = _dt()
+    fired_at: datetime | None = _dt(default=None)
+    cancelled_at: datetime | None = _dt(default=None)
+
+
+definitions_t = DefinitionRecord.__table__  # type: ignore[attr-defined]
+cases_t = CaseRecord.__table__  # type: ignore[attr-defined]
+events_t = CaseEventRecord.__table__  # type: ignore[attr-defined]
+visits_t = StepVisitRecord.__table__  # type: ignore[attr-defined]
+consents_t = ConsentRecord.__table__  # type: ignore[attr-defined]
+timers_t = TimerRecord.__table__  # type: ignore[attr-defined]
+metadata = SQLModel.metadata
+
+
+# --------------------------------------------------------------------------- connection
+
+
+def create_db_engine(url: str) -> sa.Engine:
+    """Create a SQLAlchemy engine with kimflow's settings for SQLite or PostgreSQL."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not pysqlite, decide when transactions begin (see _sqlite_on_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_on_begin(connection: sa.Connection) -> None:
+    # IMMEDIATE takes the write lock up front: two writers queue instead of one of
+    # them failing on the upgrade from a read to a write lock.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    """Database access for the engine.
+
+    Args:
+        url: SQLAlchemy URL (``sqlite:///path.db`` or ``postgresql://…``).
+        engine: An existing SQLAlchemy engine instead of a URL.
+    """
+
+    def __init__(self, url: str | None = None, *, engine: sa.Engine | None = None) -> None:
+        if engine is None:
+            engine = create_db_engine(url or DEFAULT_DATABASE_URL)
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """One database transaction: committed on success, rolled back on any error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Create or upgrade the schema with the Alembic migrations."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        return ScriptDirectory.from_config(config).get_current_head()
+
+    def require_schema(self) -> None:
+        """Raise StoreError unless the database schema is at the newest migration."""
+        current, head = self.current_revision(), self.head_revision()
+        if current != head:
+            raise StoreError(
+                f"database schema is at {current or 'nothing'}, expected {head}: run 'kimflow db upgrade'"
+            )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+# --------------------------------------------------------------------------- rows <-> objects
+
+_CASE_COLUMNS = (
+    "id",
+    "process_id",
+    "process_version",
+    "step",
+    "status",
+    "version",
+    "data",
+    "opened_at",
+    "updated_at",
+    "assignee",
+    "waiting_on",
+    "paused",
+    "pause_reason",
+    "outcome",
+    "closed_at",
+    "parent_id",
+    "child_name",
+    "due_at",
+    "visit_id",
+)
+_select_case = sa.select(*(cases_t.c[name] for name in _CASE_COLUMNS))
+
+
+def _case(row: Any) -> Case:
+    return Case(*row)
+
+
+def load_case(conn: sa.Connection, case_id: int) -> Case:
+    """Read one case.
+
+    Raises:
+        CaseNotFound: If there is no such case.
+    """
+    row = conn.execute(_select_case.where(cases_t.c.id == case_id)).first()
+    if row is None:
+        raise CaseNotFound(case_id)
+    return _case(row)
+
+
+def load_cases(
+    conn: sa.Connection, where: Sequence[Any] = (), *, limit: int = 100, offset: int = 0
+) -> list[Case]:
+    query = _select_case.where(*where).order_by(cases_t.c.id).limit(limit).offset(offset)
+    return [_case(r) for r in conn.execute(query)]
+
+
+def insert_case(conn: sa.Connection, values: dict[str, Any]) -> int:
+    return int(conn.execute(sa.insert(cases_t).values(values)).inserted_primary_key[0])  # type: ignore[index]
+
+
+_update_case = sa.update(cases_t).where(
+    cases_t.c.id == sa.bindparam("case_id"), cases_t.c.version == sa.bindparam("expected")
+)
+
+
+def update_case(conn: sa.Connection, case_id: int, expected: int, values: dict[str, Any]) -> None:
+    """Write case columns if the stored version is still ``expected``.
+
+    Raises:
+        ConcurrentUpdate: Someone else changed the case in between.
+    """
+    result = conn.execute(_update_case.values(values), {"case_id": case_id, "expected": expected})
+    if result.rowcount != 1:
+        actual = conn.execute(sa.select(cases_t.c.version).where(cases_t.c.id == case_id)).scalar()
+        raise ConcurrentUpdate(case_id, expected, actual)
+
+
+def insert_event(conn: sa.Connection, values: dict[str, Any]) -> None:
+    conn.execute(sa.insert(events_t), values)
+
+
+def insert_visit(conn: sa.Connection, values: dict[str, Any]) -> int:
+    return int(conn.execute(sa.insert(visits_t).values(values)).inserted_primary_key[0])  # type: ignore[index]
+
+
+def update_visit(conn: sa.Connection, visit_id: int, values: dict[str, Any]) -> None:
+    conn.execute(sa.update(visits_t).where(visits_t.c.id == visit_id).values(values))
+
+
+def load_visit(conn: sa.Connection, visit_id: int) -> StepVisit:
+    row = conn.execute(
+        sa.select(*(visits_t.c[f] for f in _VISIT_COLUMNS)).where(visits_t.c.id == visit_id)
+    ).one()
+    return StepVisit(*row)
+
+
+_VISIT_COLUMNS = (
+    "id",
+    "case_id",
+    "step",
+    "agency",
+    "waiting_on",
+    "entered_at",
+    "left_at",
+    "due_at",
+    "warn_at",
+    "paused_seconds",
+    "paused_since",
+    "overran",
+)
+
+
+def load_visits(conn: sa.Connection, case_id: int) -> list[StepVisit]:
+    query = (
+        sa.select(*(visits_t.c[f] for f in _VISIT_COLUMNS))
+        .where(visits_t.c.case_id == case_id)
+        .order_by(visits_t.c.id)
+    )
+    return [StepVisit(*r) for r in conn.execute(query)]
+
+
+_EVENT_COLUMNS = (
+    "id",
+    "case_id",
+    "seq",
+    "at",
+    "actor",
+    "kind",
+    "action",
+    "from_step",
+    "to_step",
+    "changes",
+    "detail",
+)
+
+
+def load_events(conn: sa.Connection, case_id: int) -> list[CaseEvent]:
+    query = (
+        sa.select(*(events_t.c[f] for f in _EVENT_COLUMNS))
+        .where(events_t.c.case_id == case_id)
+        .order_by(events_t.c.seq)
+    )
+    return [CaseEvent(*r) for r in conn.execute(query)]
+
+
+_CONSENT_COLUMNS = (
+    "id",
+    "case_id",
+    "recipient",
+    "purpose",
+    "categories",
+    "recorded_at",
+    "recorded_by",
+    "valid_until",
+    "revoked_at",
+    "revoked_by",
+)
+
+
+def load_consents(conn: sa.Connection, case_id: int) -> list[Consent]:
+    query = (
+        sa.select(*(consents_t.c[f] for f in _CONSENT_COLUMNS))
+        .where(consents_t.c.case_id == case_id)
+        .order_by(consents_t.c.id)
+    )
+    return [Consent(*r[:4], tuple(r[4] or ()), *r[5:]) for r in conn.execute(query)]
+
+
+def insert_consent(conn: sa.Connection, values: dict[str, Any]) -> int:
+    return int(conn.execute(sa.insert(consents_t).values(values)).inserted_primary_key[0])  # type: ignore[index]
+
+
+def revoke_consent(conn: sa.Connection, consent_id: int, case_id: int, at: datetime, by: str) -> bool:
+    result = conn.execute(
+        sa.update(consents_t)
+        .where(
+            consents_t.c.id == consent_id, consents_t.c.case_id == case_id, consents_t.c.revoked_at.is_(None)
+        )
+        .values(revoked_at=at, revoked_by=by)
+    )
+    return result.rowcount == 1
+
+
+def insert_timers(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(sa.insert(timers_t), rows)
+
+
+def cancel_timers(conn: sa.Connection, visit_id: int, at: datetime) -> None:
+    conn.execute(
+        sa.update(timers_t)
+        .where(
+            timers_t.c.visit_id == visit_id, timers_t.c.fired_at.is_(None), timers_t.c.cancelled_at.is_(None)
+        )
+        .values(cancelled_at=at)
+    )
+
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "CaseEventRecord",
+    "CaseRecord",
+    "ConsentRecord",
+    "DefinitionRecord",
+    "StepVisitRecord",
+    "Store",
+    "TimerRecord",
+    "create_db_engine",
+]
