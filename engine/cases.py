@@ -653,10 +653,7 @@ class Engine:
     def _leave(self, conn: sa.Connection, case: Case, step: StepDef, now: datetime) -> None:
         if case.visit_id is None:
             return
-        values: dict[str, Any] = {"left_at": now}
-        if case.due_at is not None:
-            values["overran"] = now > case.due_at
-        st.update_visit(conn, case.visit_id, values)
+        st.close_visit(conn, case.visit_id, now, now > case.due_at if case.due_at is not None else None)
         if step.timers:
             st.cancel_timers(conn, case.visit_id, now)
 
@@ -800,10 +797,11 @@ class Engine:
     ) -> None:
         """Write the case row (version-checked) and append the event; updates ``case`` in place."""
         expected = case.version
-        row = dict(values or {})
-        row["version"] = expected + 1
-        row["updated_at"] = now
-        st.update_case(conn, case.id, expected, row)
+        for key, value in (values or {}).items():
+            setattr(case, key, value)
+        case.version = expected + 1
+        case.updated_at = now
+        st.update_case(conn, case, expected)
         st.insert_event(
             conn,
             {
@@ -813,14 +811,12 @@ class Engine:
                 "actor": actor,
                 "kind": kind,
                 "action": action,
-                "from_step": from_step or case.step if to_step is None else from_step,
+                "from_step": from_step if to_step is not None else case.step,
                 "to_step": to_step or case.step,
                 "changes": changes or {},
                 "detail": detail or {},
             },
         )
-        for key, value in row.items():
-            setattr(case, key, value)
 
 
 __all__ = ["SYSTEM_ACTOR", "Engine", "TickResult"]

@@ -322,52 +322,77 @@ def _case(row: Any) -> Case:
     return Case(*row)
 
 
+_select_case_by_id = _select_case.where(cases_t.c.id == sa.bindparam("b_id"))
+
+
 def load_case(conn: sa.Connection, case_id: int) -> Case:
     """Read one case.
 
     Raises:
         CaseNotFound: If there is no such case.
     """
-    row = conn.execute(_select_case.where(cases_t.c.id == case_id)).first()
+    row = conn.execute(_select_case_by_id, {"b_id": case_id}).first()
     if row is None:
         raise CaseNotFound(case_id)
     return _case(row)
 
 
-def load_cases(
-    conn: sa.Connection, where: Sequence[Any] = (), *, limit: int = 100, offset: int = 0
-) -> list[Case]:
+def load_cases(conn: sa.Connection, where: Sequence[Any] = (), *, limit: int = 100, offset: int = 0) -> list[Case]:
     query = _select_case.where(*where).order_by(cases_t.c.id).limit(limit).offset(offset)
     return [_case(r) for r in conn.execute(query)]
 
 
-def insert_case(conn: sa.Connection, values: dict[str, Any]) -> int:
-    return int(conn.execute(sa.insert(cases_t).values(values)).inserted_primary_key[0])  # type: ignore[index]
-
-
-_update_case = sa.update(cases_t).where(
-    cases_t.c.id == sa.bindparam("case_id"), cases_t.c.version == sa.bindparam("expected")
+# Statements on the hot path are built once: executing a prebuilt statement with a
+# parameter dict skips SQLAlchemy's per-call statement construction and cache-key work.
+_insert_case = sa.insert(cases_t)
+_insert_event = sa.insert(events_t)
+_insert_visit = sa.insert(visits_t)
+_CASE_MUTABLE = (
+    "step", "status", "version", "data", "assignee", "waiting_on", "paused", "pause_reason", "outcome",
+    "closed_at", "due_at", "visit_id", "updated_at",
 )
+_update_case = (
+    sa.update(cases_t)
+    .where(cases_t.c.id == sa.bindparam("b_id"), cases_t.c.version == sa.bindparam("b_expected"))
+    .values({name: sa.bindparam(f"v_{name}") for name in _CASE_MUTABLE})
+)
+_close_visit = (
+    sa.update(visits_t)
+    .where(visits_t.c.id == sa.bindparam("b_id"))
+    .values(left_at=sa.bindparam("v_left_at"), overran=sa.bindparam("v_overran"))
+)
+_select_version = sa.select(cases_t.c.version).where(cases_t.c.id == sa.bindparam("b_id"))
 
 
-def update_case(conn: sa.Connection, case_id: int, expected: int, values: dict[str, Any]) -> None:
-    """Write case columns if the stored version is still ``expected``.
+def insert_case(conn: sa.Connection, values: dict[str, Any]) -> int:
+    return int(conn.execute(_insert_case, values).inserted_primary_key[0])  # type: ignore[index]
+
+
+def update_case(conn: sa.Connection, case: Case, expected: int) -> None:
+    """Write the case's changeable columns if the stored version is still ``expected``.
 
     Raises:
         ConcurrentUpdate: Someone else changed the case in between.
     """
-    result = conn.execute(_update_case.values(values), {"case_id": case_id, "expected": expected})
+    params = {f"v_{name}": getattr(case, name) for name in _CASE_MUTABLE}
+    params["b_id"] = case.id
+    params["b_expected"] = expected
+    result = conn.execute(_update_case, params)
     if result.rowcount != 1:
-        actual = conn.execute(sa.select(cases_t.c.version).where(cases_t.c.id == case_id)).scalar()
-        raise ConcurrentUpdate(case_id, expected, actual)
+        actual = conn.execute(_select_version, {"b_id": case.id}).scalar()
+        raise ConcurrentUpdate(case.id, expected, actual)
 
 
 def insert_event(conn: sa.Connection, values: dict[str, Any]) -> None:
-    conn.execute(sa.insert(events_t), values)
+    conn.execute(_insert_event, values)
 
 
 def insert_visit(conn: sa.Connection, values: dict[str, Any]) -> int:
-    return int(conn.execute(sa.insert(visits_t).values(values)).inserted_primary_key[0])  # type: ignore[index]
+    return int(conn.execute(_insert_visit, values).inserted_primary_key[0])  # type: ignore[index]
+
+
+def close_visit(conn: sa.Connection, visit_id: int, left_at: datetime, overran: bool | None) -> None:
+    conn.execute(_close_visit, {"b_id": visit_id, "v_left_at": left_at, "v_overran": overran})
 
 
 def update_visit(conn: sa.Connection, visit_id: int, values: dict[str, Any]) -> None:
