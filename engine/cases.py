@@ -291,18 +291,14 @@ class Engine:
                 consent_id, case_id, recipient, purpose, tuple(values["categories"]), now, actor, valid_until
             )
 
-    def revoke_consent(
-        self, case_id: int, consent_id: int, *, actor: str, expected_version: int | None = None
-    ) -> Case:
+    def revoke_consent(self, case_id: int, consent_id: int, *, actor: str, expected_version: int | None = None) -> Case:
         """Revoke a consent; handoffs it covered are unavailable from now on."""
         with self.store.transaction() as conn:
             case = self._load_for_change(conn, case_id, expected_version, allow_ended=True)
             now = self.clock.now()
             if not st.revoke_consent(conn, consent_id, case_id, now, actor):
                 raise ConsentNotFound(case_id, consent_id)
-            self._record(
-                conn, case, actor=actor, kind="consent_revoked", now=now, detail={"consent_id": consent_id}
-            )
+            self._record(conn, case, actor=actor, kind="consent_revoked", now=now, detail={"consent_id": consent_id})
             return case
 
     def pause(
@@ -375,9 +371,7 @@ class Engine:
             )
             return case
 
-    def assign(
-        self, case_id: int, assignee: str | None, *, actor: str, expected_version: int | None = None
-    ) -> Case:
+    def assign(self, case_id: int, assignee: str | None, *, actor: str, expected_version: int | None = None) -> Case:
         """Make ``assignee`` responsible for the case (None: unassigned)."""
         with self.store.transaction() as conn:
             case = self._load_for_change(conn, case_id, expected_version)
@@ -503,12 +497,8 @@ class Engine:
         missing = tuple(name for name in action.requires if data.get(name) in (None, ""))
         if missing:
             labels = ", ".join(definition.fields[m].label for m in missing)
-            labels_en = ", ".join(
-                definition.fields[m].label_en or definition.fields[m].label for m in missing
-            )
-            reasons.append(
-                Reason("missing-data", f"Es fehlt: {labels}", f"missing: {labels_en}", fields=missing)
-            )
+            labels_en = ", ".join(definition.fields[m].label_en or definition.fields[m].label for m in missing)
+            reasons.append(Reason("missing-data", f"Es fehlt: {labels}", f"missing: {labels_en}", fields=missing))
         handoff = action.handoff
         if handoff is not None and handoff.consent_required:
             today = self.clock.now().astimezone(_BERLIN).date().isoformat()
@@ -559,9 +549,7 @@ class Engine:
             },
         )
         visit_id, due_at = self._enter(conn, definition, case_id, start, data, now)
-        conn.execute(
-            sa.update(st.cases_t).where(st.cases_t.c.id == case_id).values(visit_id=visit_id, due_at=due_at)
-        )
+        conn.execute(sa.update(st.cases_t).where(st.cases_t.c.id == case_id).values(visit_id=visit_id, due_at=due_at))
         st.insert_event(
             conn,
             {
@@ -643,9 +631,7 @@ class Engine:
             return calendar.due_at(now, after)
         raw = data.get(field)
         if not raw:
-            return (
-                None  # nothing to count from yet; the timer is armed when the step is entered with the date
-            )
+            return None  # nothing to count from yet; the timer is armed when the step is entered with the date
         anchor = date.fromisoformat(raw)
         day = calendar.before(anchor, before) if before is not None else calendar.due_date(anchor, after)
         return datetime.combine(day, time(), tzinfo=_BERLIN).astimezone(UTC)

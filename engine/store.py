@@ -284,9 +284,7 @@ class Store:
         """Raise StoreError unless the database schema is at the newest migration."""
         current, head = self.current_revision(), self.head_revision()
         if current != head:
-            raise StoreError(
-                f"database schema is at {current or 'nothing'}, expected {head}: run 'kimflow db upgrade'"
-            )
+            raise StoreError(f"database schema is at {current or 'nothing'}, expected {head}: run 'kimflow db upgrade'")
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -318,49 +316,130 @@ _CASE_COLUMNS = (
 _select_case = sa.select(*(cases_t.c[name] for name in _CASE_COLUMNS))
 
 
-def _case(row: Any) -> Case:
-    return Case(*row)
-
-
-_select_case_by_id = _select_case.where(cases_t.c.id == sa.bindparam("b_id"))
-
-
 def load_case(conn: sa.Connection, case_id: int) -> Case:
     """Read one case.
 
     Raises:
         CaseNotFound: If there is no such case.
     """
-    row = conn.execute(_select_case_by_id, {"b_id": case_id}).first()
+    row = _prepared(conn, "select_case").fetch_one(conn, {"b_id": case_id})
     if row is None:
         raise CaseNotFound(case_id)
-    return _case(row)
+    return Case(*row)
 
 
 def load_cases(conn: sa.Connection, where: Sequence[Any] = (), *, limit: int = 100, offset: int = 0) -> list[Case]:
     query = _select_case.where(*where).order_by(cases_t.c.id).limit(limit).offset(offset)
-    return [_case(r) for r in conn.execute(query)]
+    return [Case(*r) for r in conn.execute(query)]
 
 
-# Statements on the hot path are built once: executing a prebuilt statement with a
-# parameter dict skips SQLAlchemy's per-call statement construction and cache-key work.
-_insert_case = sa.insert(cases_t)
-_insert_event = sa.insert(events_t)
-_insert_visit = sa.insert(visits_t)
+class _Prepared:
+    """A statement compiled once per dialect and executed straight on the DBAPI cursor.
+
+    An advance runs five statements and one commit. Through SQLAlchemy's full
+    execution path each statement costs about 100 µs of Python (cache-key
+    generation, execution context, result set-up), several times the raw driver's
+    cost, which made a durable advance reach only ~15 % of a raw-driver baseline.
+    The SQL text and the parameter/result conversions still come from SQLAlchemy
+    (the table definitions and the column types' own processors), so both backends
+    keep identical semantics; only the per-call machinery is skipped. The statements
+    run inside the SQLAlchemy transaction of the caller, on its connection.
+    """
+
+    def __init__(self, statement: Any, dialect: sa.Dialect, column_keys: Sequence[str] | None = None) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(column_keys) if column_keys else None)
+        self.sql = str(compiled)
+        self.positional = dialect.positional
+        names = list(compiled.positiontup or ()) if self.positional else list(compiled.binds)
+        self.names = names
+        self.bind = [(name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
+        columns = getattr(statement, "selected_columns", None) or getattr(statement, "_returning", ()) or ()
+        self.result = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+
+    def _params(self, values: dict[str, Any]) -> Any:
+        if self.positional:
+            return tuple(p(values[n]) if p else values[n] for n, p in self.bind)
+        return {n: (p(values[n]) if p else values[n]) for n, p in self.bind}
+
+    def run(self, conn: sa.Connection, values: dict[str, Any]) -> Any:
+        cursor = conn.connection.cursor()
+        cursor.execute(self.sql, self._params(values))
+        return cursor
+
+    def fetch_one(self, conn: sa.Connection, values: dict[str, Any]) -> tuple[Any, ...] | None:
+        cursor = self.run(conn, values)
+        row = cursor.fetchone()
+        cursor.close()
+        if row is None:
+            return None
+        return tuple(p(v) if p else v for p, v in zip(self.result, row, strict=True))
+
+    def rowcount(self, conn: sa.Connection, values: dict[str, Any]) -> int:
+        cursor = self.run(conn, values)
+        count = int(cursor.rowcount)
+        cursor.close()
+        return count
+
+
 _CASE_MUTABLE = (
-    "step", "status", "version", "data", "assignee", "waiting_on", "paused", "pause_reason", "outcome",
-    "closed_at", "due_at", "visit_id", "updated_at",
+    "step",
+    "status",
+    "version",
+    "data",
+    "assignee",
+    "waiting_on",
+    "paused",
+    "pause_reason",
+    "outcome",
+    "closed_at",
+    "due_at",
+    "visit_id",
+    "updated_at",
 )
-_update_case = (
-    sa.update(cases_t)
-    .where(cases_t.c.id == sa.bindparam("b_id"), cases_t.c.version == sa.bindparam("b_expected"))
-    .values({name: sa.bindparam(f"v_{name}") for name in _CASE_MUTABLE})
+_EVENT_INSERT = ("case_id", "seq", "at", "actor", "kind", "action", "from_step", "to_step", "changes", "detail")
+_VISIT_INSERT = (
+    "case_id",
+    "process_id",
+    "process_version",
+    "step",
+    "agency",
+    "waiting_on",
+    "entered_at",
+    "left_at",
+    "due_at",
+    "warn_at",
+    "paused_seconds",
 )
-_close_visit = (
-    sa.update(visits_t)
-    .where(visits_t.c.id == sa.bindparam("b_id"))
-    .values(left_at=sa.bindparam("v_left_at"), overran=sa.bindparam("v_overran"))
-)
+_STATEMENTS: dict[str, tuple[Any, Sequence[str] | None]] = {
+    "select_case": (_select_case.where(cases_t.c.id == sa.bindparam("b_id")), None),
+    "update_case": (
+        sa.update(cases_t)
+        .where(cases_t.c.id == sa.bindparam("b_id"), cases_t.c.version == sa.bindparam("b_expected"))
+        .values({name: sa.bindparam(f"v_{name}") for name in _CASE_MUTABLE}),
+        None,
+    ),
+    "insert_event": (sa.insert(events_t), _EVENT_INSERT),
+    "insert_visit": (sa.insert(visits_t).returning(visits_t.c.id), _VISIT_INSERT),
+    "close_visit": (
+        sa.update(visits_t)
+        .where(visits_t.c.id == sa.bindparam("b_id"))
+        .values(left_at=sa.bindparam("v_left_at"), overran=sa.bindparam("v_overran")),
+        None,
+    ),
+}
+_prepared_cache: dict[tuple[str, str], _Prepared] = {}
+
+
+def _prepared(conn: sa.Connection, name: str) -> _Prepared:
+    key = (conn.dialect.name, name)
+    prepared = _prepared_cache.get(key)
+    if prepared is None:
+        statement, columns = _STATEMENTS[name]
+        prepared = _prepared_cache.setdefault(key, _Prepared(statement, conn.dialect, columns))
+    return prepared
+
+
+_insert_case = sa.insert(cases_t)
 _select_version = sa.select(cases_t.c.version).where(cases_t.c.id == sa.bindparam("b_id"))
 
 
@@ -377,22 +456,23 @@ def update_case(conn: sa.Connection, case: Case, expected: int) -> None:
     params = {f"v_{name}": getattr(case, name) for name in _CASE_MUTABLE}
     params["b_id"] = case.id
     params["b_expected"] = expected
-    result = conn.execute(_update_case, params)
-    if result.rowcount != 1:
+    if _prepared(conn, "update_case").rowcount(conn, params) != 1:
         actual = conn.execute(_select_version, {"b_id": case.id}).scalar()
         raise ConcurrentUpdate(case.id, expected, actual)
 
 
 def insert_event(conn: sa.Connection, values: dict[str, Any]) -> None:
-    conn.execute(_insert_event, values)
+    _prepared(conn, "insert_event").run(conn, values).close()
 
 
 def insert_visit(conn: sa.Connection, values: dict[str, Any]) -> int:
-    return int(conn.execute(_insert_visit, values).inserted_primary_key[0])  # type: ignore[index]
+    row = _prepared(conn, "insert_visit").fetch_one(conn, {"paused_seconds": 0, **values})
+    assert row is not None  # RETURNING always yields the new row
+    return int(row[0])
 
 
 def close_visit(conn: sa.Connection, visit_id: int, left_at: datetime, overran: bool | None) -> None:
-    conn.execute(_close_visit, {"b_id": visit_id, "v_left_at": left_at, "v_overran": overran})
+    _prepared(conn, "close_visit").run(conn, {"b_id": visit_id, "v_left_at": left_at, "v_overran": overran}).close()
 
 
 def update_visit(conn: sa.Connection, visit_id: int, values: dict[str, Any]) -> None:
@@ -400,9 +480,7 @@ def update_visit(conn: sa.Connection, visit_id: int, values: dict[str, Any]) -> 
 
 
 def load_visit(conn: sa.Connection, visit_id: int) -> StepVisit:
-    row = conn.execute(
-        sa.select(*(visits_t.c[f] for f in _VISIT_COLUMNS)).where(visits_t.c.id == visit_id)
-    ).one()
+    row = conn.execute(sa.select(*(visits_t.c[f] for f in _VISIT_COLUMNS)).where(visits_t.c.id == visit_id)).one()
     return StepVisit(*row)
 
 
@@ -424,9 +502,7 @@ _VISIT_COLUMNS = (
 
 def load_visits(conn: sa.Connection, case_id: int) -> list[StepVisit]:
     query = (
-        sa.select(*(visits_t.c[f] for f in _VISIT_COLUMNS))
-        .where(visits_t.c.case_id == case_id)
-        .order_by(visits_t.c.id)
+        sa.select(*(visits_t.c[f] for f in _VISIT_COLUMNS)).where(visits_t.c.case_id == case_id).order_by(visits_t.c.id)
     )
     return [StepVisit(*r) for r in conn.execute(query)]
 
@@ -485,9 +561,7 @@ def insert_consent(conn: sa.Connection, values: dict[str, Any]) -> int:
 def revoke_consent(conn: sa.Connection, consent_id: int, case_id: int, at: datetime, by: str) -> bool:
     result = conn.execute(
         sa.update(consents_t)
-        .where(
-            consents_t.c.id == consent_id, consents_t.c.case_id == case_id, consents_t.c.revoked_at.is_(None)
-        )
+        .where(consents_t.c.id == consent_id, consents_t.c.case_id == case_id, consents_t.c.revoked_at.is_(None))
         .values(revoked_at=at, revoked_by=by)
     )
     return result.rowcount == 1
@@ -501,9 +575,7 @@ def insert_timers(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
 def cancel_timers(conn: sa.Connection, visit_id: int, at: datetime) -> None:
     conn.execute(
         sa.update(timers_t)
-        .where(
-            timers_t.c.visit_id == visit_id, timers_t.c.fired_at.is_(None), timers_t.c.cancelled_at.is_(None)
-        )
+        .where(timers_t.c.visit_id == visit_id, timers_t.c.fired_at.is_(None), timers_t.c.cancelled_at.is_(None))
         .values(cancelled_at=at)
     )
 
