@@ -56,6 +56,7 @@ class Case:
     child_name: str | None = None
     due_at: datetime | None = None
     visit_id: int | None = None
+    step_entered_at: datetime | None = None
 
     @property
     def process_ref(self) -> str:
@@ -99,6 +100,10 @@ class StepVisit:
     paused_seconds: int
     paused_since: datetime | None
     overran: bool | None
+    office_days: int | None = None
+    excess_office_days: int | None = None
+    reason_code: str | None = None
+    handoff_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

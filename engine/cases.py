@@ -321,7 +321,7 @@ class Engine:
                 )
             now = self.clock.now()
             if case.visit_id is not None:
-                st.update_visit(conn, case.visit_id, {"paused_since": now})
+                st.update_visit(conn, case.visit_id, {"paused_since": now, "reason_code": reason})
             self._record(
                 conn,
                 case,
@@ -549,7 +549,11 @@ class Engine:
             },
         )
         visit_id, due_at = self._enter(conn, definition, case_id, start, data, now)
-        conn.execute(sa.update(st.cases_t).where(st.cases_t.c.id == case_id).values(visit_id=visit_id, due_at=due_at))
+        conn.execute(
+            sa.update(st.cases_t)
+            .where(st.cases_t.c.id == case_id)
+            .values(visit_id=visit_id, due_at=due_at, step_entered_at=now)
+        )
         st.insert_event(
             conn,
             {
@@ -580,6 +584,7 @@ class Engine:
         step: StepDef,
         data: Mapping[str, Any],
         now: datetime,
+        handoff_from: str | None = None,
     ) -> tuple[int | None, datetime | None]:
         """Insert the visit (with its deadline) and arm the step's timers; returns (visit id, due_at)."""
         calendar = definition.calendar
@@ -598,6 +603,7 @@ class Engine:
                 "left_at": now if step.final else None,
                 "due_at": due_at,
                 "warn_at": warn_at,
+                "handoff_from": handoff_from,
             },
         )
         if step.timers:
@@ -639,7 +645,15 @@ class Engine:
     def _leave(self, conn: sa.Connection, case: Case, step: StepDef, now: datetime) -> None:
         if case.visit_id is None:
             return
-        st.close_visit(conn, case.visit_id, now, now > case.due_at if case.due_at is not None else None)
+        calendar = self._compiled(case.process_id, case.process_version).definition.calendar
+        office_days = calendar.office_days_between(case.step_entered_at, now) if case.step_entered_at else 0
+        overran = excess = None
+        if case.due_at is not None:
+            overran = now > case.due_at
+            # due_at is the end of the due day; count from inside that day so that leaving on
+            # the next office day is one day of excess.
+            excess = calendar.office_days_between(case.due_at - timedelta(seconds=1), now) if overran else 0
+        st.close_visit(conn, case.visit_id, now, overran, office_days, excess)
         if step.timers:
             st.cancel_timers(conn, case.visit_id, now)
 
@@ -684,8 +698,15 @@ class Engine:
         if action.next is not None:
             new_step = definition.steps[new_step_id]
             self._leave(conn, case, step, now)
-            visit_id, due_at = self._enter(conn, definition, case.id, new_step, merged, now)
-            values.update(step=new_step_id, visit_id=visit_id, due_at=due_at, waiting_on=new_step.waiting_on)
+            handoff_from = action.handoff.from_agency if action.handoff is not None else None
+            visit_id, due_at = self._enter(conn, definition, case.id, new_step, merged, now, handoff_from)
+            values.update(
+                step=new_step_id,
+                visit_id=visit_id,
+                due_at=due_at,
+                waiting_on=new_step.waiting_on,
+                step_entered_at=now,
+            )
             if new_step.final:
                 values.update(status=COMPLETED, outcome=new_step.outcome, closed_at=now)
         if action.handoff is not None:

@@ -148,12 +148,7 @@ def describe(condition: Mapping[str, Any], labels: Mapping[str, str], *, english
         glue = " or " if english else " oder "
         return "(" + glue.join(describe(c, labels, english=english) for c in condition["any"]) + ")"
     if "not" in condition:
-        return (
-            ("not " if english else "nicht ")
-            + "("
-            + describe(condition["not"], labels, english=english)
-            + ")"
-        )
+        return ("not " if english else "nicht ") + "(" + describe(condition["not"], labels, english=english) + ")"
     name = condition["field"]
     label = labels.get(name, name)
     op, value = comparison_of(condition) or ("is_set", True)

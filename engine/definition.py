@@ -217,14 +217,7 @@ class ProcessDefinition:
     def child_processes(self) -> tuple[str, ...]:
         """Ids of the processes this one can open as child cases."""
         return tuple(
-            sorted(
-                {
-                    a.start_child.process
-                    for s in self.steps.values()
-                    for a in s.actions.values()
-                    if a.start_child
-                }
-            )
+            sorted({a.start_child.process for s in self.steps.values() for a in s.actions.values() if a.start_child})
         )
 
 
@@ -242,9 +235,7 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema)
 
 
-def check_definition(
-    text: str | bytes, file: str = "<text>"
-) -> tuple[ProcessDefinition | None, list[Diagnostic]]:
+def check_definition(text: str | bytes, file: str = "<text>") -> tuple[ProcessDefinition | None, list[Diagnostic]]:
     """Validate one definition and build it if it is valid.
 
     Args:
@@ -260,9 +251,7 @@ def check_definition(
         return None, sorted(exc.diagnostics, key=_order)
     if not isinstance(parsed.data, dict):
         kind = "empty" if parsed.data is None else type(parsed.data).__name__
-        return None, [
-            parsed.diagnostic((), "not-a-mapping", f"the document must be a mapping of keys, not {kind}")
-        ]
+        return None, [parsed.diagnostic((), "not-a-mapping", f"the document must be a mapping of keys, not {kind}")]
     diagnostics = _schema_diagnostics(parsed)
     checker = _SemanticChecker(parsed)
     diagnostics.extend(checker.run())
@@ -317,9 +306,7 @@ def check_files(
                 raise OSError("file too large to read")
             raw = path.read_bytes()
         except OSError as exc:
-            diagnostics.append(
-                Diagnostic(name, 0, 0, "unreadable", f"cannot read file: {exc.strerror or exc}")
-            )
+            diagnostics.append(Diagnostic(name, 0, 0, "unreadable", f"cannot read file: {exc.strerror or exc}"))
             continue
         definition, found = check_definition(raw, name)
         diagnostics.extend(found)
@@ -470,9 +457,7 @@ def _translate(parsed: ParsedSource, error: jsonschema.ValidationError) -> list[
     if kind == "required":
         missing = re.findall(r"'([^']+)' is a required property", error.message)
         name = missing[0] if missing else str(error.validator_value)
-        return [
-            parsed.diagnostic(path, "missing-key", f"missing required key '{name}'" + _where(path), key=True)
-        ]
+        return [parsed.diagnostic(path, "missing-key", f"missing required key '{name}'" + _where(path), key=True)]
     if kind == "propertyNames":
         bad = instance
         return []  # reported by the nested pattern error below (with the key's own position)
@@ -481,9 +466,7 @@ def _translate(parsed: ParsedSource, error: jsonschema.ValidationError) -> list[
         return [parsed.diagnostic(path + (bad,), "invalid-name", _name_message(schema, bad), key=True)]
     if kind == "type":
         expected = error.validator_value
-        words = " or ".join(
-            _TYPE_WORDS.get(t, t) for t in (expected if isinstance(expected, list) else [expected])
-        )
+        words = " or ".join(_TYPE_WORDS.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))
         hint = None
         if isinstance(instance, bool) and "string" in str(expected):
             hint = "YAML reads yes/no/on/off/true/false as true/false; put the text in quotes"
@@ -565,9 +548,7 @@ class _SemanticChecker:
         self.problems: list[Diagnostic] = []
         self.durations: dict[tuple, Duration] = {}
 
-    def report(
-        self, path: tuple, code: str, message: str, hint: str | None = None, *, key: bool = False
-    ) -> None:
+    def report(self, path: tuple, code: str, message: str, hint: str | None = None, *, key: bool = False) -> None:
         self.problems.append(self.parsed.diagnostic(path, code, message, hint=hint, key=key))
 
     def run(self) -> list[Diagnostic]:
@@ -601,9 +582,7 @@ class _SemanticChecker:
     def _check_fields(self) -> None:
         for name, spec in self.fields.items():
             if spec.get("type") == "enum" and not spec.get("values"):
-                self.report(
-                    ("data", name), "enum-without-values", f"enum field '{name}' needs 'values'", key=True
-                )
+                self.report(("data", name), "enum-without-values", f"enum field '{name}' needs 'values'", key=True)
             if spec.get("type") != "enum" and "values" in spec:
                 self.report(
                     ("data", name, "values"),
@@ -632,9 +611,7 @@ class _SemanticChecker:
 
     def _field(self, path: tuple, name: Any, code: str = "unknown-field", what: str = "field") -> None:
         if isinstance(name, str) and name not in self.fields:
-            self.report(
-                path, code, f"{what} '{name}' is not declared under 'data'", _suggest(name, self.fields)
-            )
+            self.report(path, code, f"{what} '{name}' is not declared under 'data'", _suggest(name, self.fields))
 
     def _duration(self, path: tuple, text: Any) -> Duration | None:
         if not isinstance(text, str):
@@ -686,9 +663,7 @@ class _SemanticChecker:
                     key=True,
                 )
             if "outcome" in step:
-                self.report(
-                    base + ("outcome",), "outcome-not-final", "only final steps have an 'outcome'", key=True
-                )
+                self.report(base + ("outcome",), "outcome-not-final", "only final steps have an 'outcome'", key=True)
         if expected and warn and _comparable(warn, expected) and warn.amount >= expected.amount:
             self.report(
                 base + ("warn_after",),
@@ -744,9 +719,7 @@ class _SemanticChecker:
                     _suggest(done, actions),
                 )
         elif "on_child_done" in step:
-            self.report(
-                base + ("on_child_done",), "missing-key", "'on_child_done' needs 'wait_for_child'", key=True
-            )
+            self.report(base + ("on_child_done",), "missing-key", "'on_child_done' needs 'wait_for_child'", key=True)
 
     def _check_action(self, path: tuple, name: str, action: dict[str, Any]) -> None:
         if name in RESERVED_ACTION_NAMES or name.startswith(RESERVED_ACTION_PREFIXES):
@@ -826,9 +799,7 @@ class _SemanticChecker:
                     edges[step_id].add(target)
         finals = {s for s, spec in self.steps.items() if spec.get("final") is True}
         if not finals:
-            self.report(
-                ("steps",), "no-final-step", "the process has no final step ('final: true')", key=True
-            )
+            self.report(("steps",), "no-final-step", "the process has no final step ('final: true')", key=True)
             return
         reached = _closure({start}, edges)
         for step_id in self.steps:
@@ -876,9 +847,7 @@ class _SemanticChecker:
         for step_id, spec in doc["steps"].items():
             base = ("steps", step_id)
             agency = spec.get("agency")
-            actions = {
-                name: _build_action(name, a, agency) for name, a in _as_dict(spec.get("actions")).items()
-            }
+            actions = {name: _build_action(name, a, agency) for name, a in _as_dict(spec.get("actions")).items()}
             timers = tuple(
                 TimerDef(
                     action=t["action"],
@@ -916,9 +885,7 @@ class _SemanticChecker:
             steps=MappingProxyType(steps),
             agencies=MappingProxyType(dict(doc["agencies"])),
             fields=MappingProxyType(fields),
-            calendar=_calendar(
-                calendar_spec.get("state", "NW"), tuple(calendar_spec.get("closing_days", ()))
-            ),
+            calendar=_calendar(calendar_spec.get("state", "NW"), tuple(calendar_spec.get("closing_days", ()))),
             source_text=self.parsed.text,
             checksum=checksum_of(self.parsed.text),
             file=self.parsed.file,

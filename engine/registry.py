@@ -92,9 +92,7 @@ class Registry:
         """
         with self.store.transaction() as conn:
             version = conn.execute(
-                sa.select(sa.func.max(definitions_t.c.version)).where(
-                    definitions_t.c.process_id == process_id
-                )
+                sa.select(sa.func.max(definitions_t.c.version)).where(definitions_t.c.process_id == process_id)
             ).scalar()
         if version is None:
             raise DefinitionNotFound(process_id)
@@ -152,9 +150,9 @@ class Registry:
         with self.store.transaction() as conn:
             for d in definitions:
                 existing = conn.execute(
-                    sa.select(
-                        definitions_t.c.checksum, definitions_t.c.deployed_at, definitions_t.c.deployed_by
-                    ).where(definitions_t.c.process_id == d.id, definitions_t.c.version == d.version)
+                    sa.select(definitions_t.c.checksum, definitions_t.c.deployed_at, definitions_t.c.deployed_by).where(
+                        definitions_t.c.process_id == d.id, definitions_t.c.version == d.version
+                    )
                 ).first()
                 if existing is not None:
                     if existing.checksum != d.checksum:

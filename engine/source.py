@@ -129,9 +129,7 @@ def parse_source(text: str | bytes, file: str) -> ParsedSource:
             raise DefinitionError(
                 [Diagnostic(file, 1, 1, "encoding", f"file is not valid UTF-8 (byte {exc.start})")]
             ) from None
-    if not text.strip() or all(
-        not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
-    ):
+    if not text.strip() or all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
         raise DefinitionError([Diagnostic(file, 1, 1, "empty-file", "the file contains no definition")])
     builder = _Builder(file, text)
     try:
@@ -142,9 +140,7 @@ def parse_source(text: str | bytes, file: str) -> ParsedSource:
         mark = exc.problem_mark or exc.context_mark
         line, column = _pos(mark) if mark else (1, 1)
         message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        raise DefinitionError(
-            [*builder.problems, Diagnostic(file, line, column, "yaml-syntax", message)]
-        ) from None
+        raise DefinitionError([*builder.problems, Diagnostic(file, line, column, "yaml-syntax", message)]) from None
     except yaml.YAMLError as exc:
         raise DefinitionError([Diagnostic(file, 1, 1, "yaml-syntax", str(exc))]) from None
     if builder.problems:
@@ -246,9 +242,7 @@ class _Builder:
 
             if isinstance(event, ev.AliasEvent):
                 if event.anchor not in self.anchors:
-                    raise self._abort(
-                        event.start_mark, "yaml-syntax", f"unknown alias '*{event.anchor}'", path
-                    )
+                    raise self._abort(event.start_mark, "yaml-syntax", f"unknown alias '*{event.anchor}'", path)
                 value, size = self.anchors[event.anchor]
                 # Expanded size counts: a shared subtree is walked once per use later on.
                 self.nodes += size
@@ -277,9 +271,7 @@ class _Builder:
                         event.start_mark, "unsafe-tag", f"the tag '{_short(event.tag)}' is not allowed", path
                     )
                 if len(stack) >= MAX_DEPTH:
-                    raise self._abort(
-                        event.start_mark, "too-deep", f"nesting deeper than {MAX_DEPTH} levels", path
-                    )
+                    raise self._abort(event.start_mark, "too-deep", f"nesting deeper than {MAX_DEPTH} levels", path)
                 container: Any = {} if isinstance(event, ev.MappingStartEvent) else []
                 stack.append([container, path, _NO_KEY, None, self.nodes, event.anchor])
                 continue
@@ -296,9 +288,7 @@ class _Builder:
         key = self._scalar(event, frame[1])
         path = frame[1] + (key,) if isinstance(key, str) else frame[1]
         if key == "<<" and event.tag is None and event.implicit[0]:
-            raise self._abort(
-                event.start_mark, "unsupported", "YAML merge keys ('<<') are not supported", path
-            )
+            raise self._abort(event.start_mark, "unsupported", "YAML merge keys ('<<') are not supported", path)
         if not isinstance(key, str):
             shown = "true/false" if isinstance(key, bool) else type(key).__name__
             self.problems.append(

@@ -73,10 +73,10 @@ class DefinitionRecord(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     process_id: str = Field(max_length=64, index=True)
     version: int
-    title: str
+    title: str = Field(sa_type=sa.Text)
     checksum: str = Field(max_length=64)
     source_text: str = Field(sa_type=sa.Text)
-    source_file: str = Field(default="")
+    source_file: str = Field(default="", sa_type=sa.Text)
     deployed_at: datetime = _dt()
     deployed_by: str = Field(max_length=128)
 
@@ -102,6 +102,7 @@ class CaseRecord(SQLModel, table=True):
     closed_at: datetime | None = _dt(default=None)
     due_at: datetime | None = _dt(default=None)
     visit_id: int | None = None
+    step_entered_at: datetime | None = _dt(default=None)
     parent_id: int | None = Field(default=None, index=True)
     child_name: str | None = Field(default=None, max_length=64)
 
@@ -154,6 +155,29 @@ class StepVisitRecord(SQLModel, table=True):
     paused_seconds: int = 0
     paused_since: datetime | None = _dt(default=None)
     overran: bool | None = None
+    # Set when the visit closes, so reports aggregate without calendar arithmetic per row.
+    office_days: int | None = None
+    excess_office_days: int | None = None
+    reason_code: str | None = Field(default=None, max_length=16)
+    handoff_from: str | None = Field(default=None, max_length=20)
+
+
+class FindingRecord(SQLModel, table=True):
+    """A structural finding a caseworker attached to a visit: a reason code and a text without personal data."""
+
+    __tablename__ = "kf_finding"
+
+    id: int | None = Field(default=None, primary_key=True)
+    visit_id: int = Field(index=True)
+    case_id: int
+    process_id: str = Field(max_length=64)
+    process_version: int
+    step: str = Field(max_length=64)
+    agency: str | None = Field(default=None, max_length=20)
+    code: str = Field(max_length=16)
+    text: str = Field(max_length=500)
+    created_at: datetime = _dt()
+    created_by: str = Field(max_length=128)
 
 
 class ConsentRecord(SQLModel, table=True):
@@ -162,7 +186,7 @@ class ConsentRecord(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(index=True)
     recipient: str = Field(max_length=20)
-    purpose: str
+    purpose: str = Field(sa_type=sa.Text)
     categories: list[str] = Field(default_factory=list, sa_type=JSONType)
     recorded_at: datetime = _dt()
     recorded_by: str = Field(max_length=128)
@@ -201,6 +225,7 @@ events_t = CaseEventRecord.__table__  # type: ignore[attr-defined]
 visits_t = StepVisitRecord.__table__  # type: ignore[attr-defined]
 consents_t = ConsentRecord.__table__  # type: ignore[attr-defined]
 timers_t = TimerRecord.__table__  # type: ignore[attr-defined]
+findings_t = FindingRecord.__table__  # type: ignore[attr-defined]
 metadata = SQLModel.metadata
 
 
@@ -312,6 +337,7 @@ _CASE_COLUMNS = (
     "child_name",
     "due_at",
     "visit_id",
+    "step_entered_at",
 )
 _select_case = sa.select(*(cases_t.c[name] for name in _CASE_COLUMNS))
 
@@ -395,6 +421,7 @@ _CASE_MUTABLE = (
     "due_at",
     "visit_id",
     "updated_at",
+    "step_entered_at",
 )
 _EVENT_INSERT = ("case_id", "seq", "at", "actor", "kind", "action", "from_step", "to_step", "changes", "detail")
 _VISIT_INSERT = (
@@ -423,7 +450,12 @@ _STATEMENTS: dict[str, tuple[Any, Sequence[str] | None]] = {
     "close_visit": (
         sa.update(visits_t)
         .where(visits_t.c.id == sa.bindparam("b_id"))
-        .values(left_at=sa.bindparam("v_left_at"), overran=sa.bindparam("v_overran")),
+        .values(
+            left_at=sa.bindparam("v_left_at"),
+            overran=sa.bindparam("v_overran"),
+            office_days=sa.bindparam("v_office_days"),
+            excess_office_days=sa.bindparam("v_excess"),
+        ),
         None,
     ),
 }
@@ -466,13 +498,22 @@ def insert_event(conn: sa.Connection, values: dict[str, Any]) -> None:
 
 
 def insert_visit(conn: sa.Connection, values: dict[str, Any]) -> int:
-    row = _prepared(conn, "insert_visit").fetch_one(conn, {"paused_seconds": 0, **values})
+    row = _prepared(conn, "insert_visit").fetch_one(conn, {"paused_seconds": 0, "handoff_from": None, **values})
     assert row is not None  # RETURNING always yields the new row
     return int(row[0])
 
 
-def close_visit(conn: sa.Connection, visit_id: int, left_at: datetime, overran: bool | None) -> None:
-    _prepared(conn, "close_visit").run(conn, {"b_id": visit_id, "v_left_at": left_at, "v_overran": overran}).close()
+def close_visit(
+    conn: sa.Connection, visit_id: int, left_at: datetime, overran: bool | None, office_days: int, excess: int | None
+) -> None:
+    values = {
+        "b_id": visit_id,
+        "v_left_at": left_at,
+        "v_overran": overran,
+        "v_office_days": office_days,
+        "v_excess": excess,
+    }
+    _prepared(conn, "close_visit").run(conn, values).close()
 
 
 def update_visit(conn: sa.Connection, visit_id: int, values: dict[str, Any]) -> None:
@@ -497,6 +538,10 @@ _VISIT_COLUMNS = (
     "paused_seconds",
     "paused_since",
     "overran",
+    "office_days",
+    "excess_office_days",
+    "reason_code",
+    "handoff_from",
 )
 
 
@@ -586,6 +631,7 @@ __all__ = [
     "CaseRecord",
     "ConsentRecord",
     "DefinitionRecord",
+    "FindingRecord",
     "StepVisitRecord",
     "Store",
     "TimerRecord",

@@ -146,9 +146,7 @@ def upgrade() -> None:
             sqlite_where=sa.text("left_at IS NULL"),
             postgresql_where=sa.text("left_at IS NULL"),
         )
-        batch_op.create_index(
-            "ix_visit_process_step", ["process_id", "process_version", "step"], unique=False
-        )
+        batch_op.create_index("ix_visit_process_step", ["process_id", "process_version", "step"], unique=False)
 
 
 def downgrade() -> None:
