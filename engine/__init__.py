@@ -31,11 +31,13 @@ from engine.errors import (
     DefinitionNotFound,
     Diagnostic,
     EngineError,
+    FindingNotAllowed,
     InvalidCaseData,
     Reason,
     StoreError,
 )
 from engine.registry import Deployment
+from engine.taxonomy import Taxonomy, load_taxonomy
 
 __all__ = [
     "SYSTEM_ACTOR",
@@ -61,6 +63,7 @@ __all__ = [
     "DurationUnit",
     "Engine",
     "EngineError",
+    "FindingNotAllowed",
     "FixedClock",
     "InvalidCaseData",
     "ProcessDefinition",
@@ -68,9 +71,11 @@ __all__ = [
     "StepVisit",
     "StoreError",
     "SystemClock",
+    "Taxonomy",
     "TickResult",
     "check_definition",
     "check_files",
     "load_definition",
+    "load_taxonomy",
     "parse_duration",
 ]

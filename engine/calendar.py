@@ -214,13 +214,29 @@ class Calendar:
         Raises:
             ValueError: If `start` is naive.
         """
-        last_day = self.due_date(self.local_date(start), duration)
-        end = self._day_ends.get(last_day)
+        return self.end_of_day(self.due_date(self.local_date(start), duration))
+
+    def end_of_day(self, day: date) -> datetime:
+        """The instant (UTC) at which local ``day`` ends: 00:00 local time of the following day."""
+        end = self._day_ends.get(day)
         if end is None:
             # Local midnight, not "+24 h": across a DST change a day has 23 or 25 hours.
-            end = datetime.combine(last_day + _ONE_DAY, _MIDNIGHT, tzinfo=self._tz).astimezone(UTC)
-            self._day_ends[last_day] = end
+            end = datetime.combine(day + _ONE_DAY, _MIDNIGHT, tzinfo=self._tz).astimezone(UTC)
+            self._day_ends[day] = end
         return end
+
+    def extend_deadline(self, deadline: datetime, stopped_from: datetime, stopped_until: datetime) -> datetime:
+        """Move a deadline later by the office days during which its clock stood still.
+
+        Deadlines are counted in whole days, so the clock standing still from ``stopped_from``
+        to ``stopped_until`` costs the office days d with local_date(from) < d <= local_date(until);
+        a pause within one day moves nothing. The deadline then ends that many office days later.
+        """
+        lost = self.office_days_between(stopped_from, stopped_until)
+        if lost <= 0:
+            return deadline
+        last_day = self.local_date(deadline - timedelta(microseconds=1))
+        return self.end_of_day(self.add_office_days(last_day, lost))
 
     def before(self, anchor: date, duration: Duration) -> date:
         """Day that lies `duration` before `anchor`, e.g. for "6 Wochen vor Ablauf".

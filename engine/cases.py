@@ -39,13 +39,17 @@ from engine.errors import (
     CaseClosed,
     ConcurrentUpdate,
     ConsentNotFound,
+    FindingNotAllowed,
     InvalidCaseData,
     Reason,
 )
 from engine.machine import CompiledProcess
 from engine.registry import Deployment, Registry
+from engine.taxonomy import Taxonomy, load_taxonomy
 
 SYSTEM_ACTOR = "system"
+#: The agency code for the client; waiting on the client may stop a step's clock.
+CLIENT = "KLIENT"
 _BERLIN = ZoneInfo("Europe/Berlin")
 
 
@@ -72,11 +76,17 @@ class Engine:
     """
 
     def __init__(
-        self, database_url: str | None = None, *, clock: Clock | None = None, store: st.Store | None = None
+        self,
+        database_url: str | None = None,
+        *,
+        clock: Clock | None = None,
+        store: st.Store | None = None,
+        taxonomy: Taxonomy | None = None,
     ) -> None:
         self.store = store or st.Store(database_url)
         self.clock: Clock = clock or SystemClock()
         self.registry = Registry(self.store, self.clock)
+        self.taxonomy = taxonomy or load_taxonomy()
 
     # ------------------------------------------------------------------ definitions
 
@@ -310,7 +320,13 @@ class Engine:
         note: str | None = None,
         expected_version: int | None = None,
     ) -> Case:
-        """Pause the case (e.g. waiting for documents, reason code W-DOC); its deadline clock stops."""
+        """Pause the case with a reason code (e.g. W-CLIENT: client in hospital); its deadline clock stops.
+
+        Raises:
+            InvalidCaseData: ``reason`` is not a code of the stall-cause taxonomy.
+            ActionUnavailable: The case is already paused.
+        """
+        self._check_reason(case_id, reason)
         with self.store.transaction() as conn:
             case = self._load_for_change(conn, case_id, expected_version)
             if case.paused:
@@ -320,21 +336,16 @@ class Engine:
                     (Reason("paused", "Der Fall ist bereits pausiert", "the case is already paused"),),
                 )
             now = self.clock.now()
-            if case.visit_id is not None:
-                st.update_visit(conn, case.visit_id, {"paused_since": now, "reason_code": reason})
+            values = self._retime(conn, case, now, paused=True, waiting_on=case.waiting_on, reason=reason)
+            values.pop("_stopped_seconds", None)
+            values.update(paused=True, pause_reason=reason)
             self._record(
-                conn,
-                case,
-                actor=actor,
-                kind="paused",
-                now=now,
-                values={"paused": True, "pause_reason": reason},
-                detail={"reason": reason, "note": note},
+                conn, case, actor=actor, kind="paused", now=now, values=values, detail={"reason": reason, "note": note}
             )
             return case
 
     def resume(self, case_id: int, *, actor: str, expected_version: int | None = None) -> Case:
-        """Resume a paused case; the step's deadline moves later by the time spent paused."""
+        """Resume a paused case; the step's deadline moves later by the office days the clock stood still."""
         with self.store.transaction() as conn:
             case = self._load_for_change(conn, case_id, expected_version)
             if not case.paused:
@@ -344,22 +355,8 @@ class Engine:
                     (Reason("not-paused", "Der Fall ist nicht pausiert", "the case is not paused"),),
                 )
             now = self.clock.now()
-            values: dict[str, Any] = {"paused": False, "pause_reason": None}
-            paused_for = 0
-            if case.visit_id is not None:
-                visit = st.load_visit(conn, case.visit_id)
-                paused_for = int((now - visit.paused_since).total_seconds()) if visit.paused_since else 0
-                shift = timedelta(seconds=paused_for)
-                visit_values: dict[str, Any] = {
-                    "paused_since": None,
-                    "paused_seconds": visit.paused_seconds + paused_for,
-                }
-                if visit.due_at is not None:
-                    visit_values["due_at"] = visit.due_at + shift
-                    values["due_at"] = visit.due_at + shift
-                if visit.warn_at is not None:
-                    visit_values["warn_at"] = visit.warn_at + shift
-                st.update_visit(conn, case.visit_id, visit_values)
+            values = self._retime(conn, case, now, paused=False, waiting_on=case.waiting_on)
+            values.update(paused=False, pause_reason=None)
             self._record(
                 conn,
                 case,
@@ -367,9 +364,111 @@ class Engine:
                 kind="resumed",
                 now=now,
                 values=values,
-                detail={"paused_seconds": paused_for},
+                detail={"paused_seconds": values.pop("_stopped_seconds", 0)},
             )
             return case
+
+    def wait_on(
+        self,
+        case_id: int,
+        party: str,
+        *,
+        reason: str,
+        actor: str,
+        note: str | None = None,
+        expected_version: int | None = None,
+    ) -> Case:
+        """Record whom the case is waiting on now (an agency code, or KLIENT) and why (a reason code).
+
+        Waiting on the client (``KLIENT``) stops the step's deadline clock only where the
+        definition says so (``client_wait_stops_clock``); any other wait keeps it running,
+        so the stall shows in the reports, attributed to the reason code.
+
+        Raises:
+            InvalidCaseData: ``party`` is not an agency of the process or ``reason`` is no known code.
+        """
+        self._check_reason(case_id, reason)
+        with self.store.transaction() as conn:
+            case = self._load_for_change(conn, case_id, expected_version)
+            definition = self._compiled(case.process_id, case.process_version).definition
+            if party not in definition.agencies:
+                raise InvalidCaseData(case_id, {"waiting_on": f"'{party}' is not an agency of {definition.ref}"})
+            now = self.clock.now()
+            values = self._retime(conn, case, now, paused=case.paused, waiting_on=party, reason=reason)
+            values.pop("_stopped_seconds", None)
+            values["waiting_on"] = party
+            self._record(
+                conn,
+                case,
+                actor=actor,
+                kind="waiting",
+                now=now,
+                values=values,
+                detail={"waiting_on": party, "previous": case.waiting_on, "reason": reason, "note": note},
+            )
+            return case
+
+    def add_finding(self, case_id: int, *, code: str, text: str, actor: str, visit_id: int | None = None) -> int:
+        """Attach a structural finding (reason code + short text without personal data) to a stalled visit.
+
+        The visit is the case's current one unless ``visit_id`` names an earlier visit of the case.
+        It must be stalled (open and past its deadline) or at risk, or closed late.
+
+        Returns:
+            The finding's id.
+
+        Raises:
+            InvalidCaseData: Unknown code, empty or overlong text, or a text quoting the case's data.
+            FindingNotAllowed: The visit did not stall.
+        """
+        self._check_reason(case_id, code)
+        clean = " ".join(text.split())
+        with self.store.transaction() as conn:
+            case = st.load_case(conn, case_id)
+            problems = {}
+            if not 5 <= len(clean) <= 500:
+                problems["text"] = "a finding needs a text of 5 to 500 characters"
+            # Findings go to working groups: refuse texts that quote this case's own data.
+            quoted = [
+                k for k, v in case.data.items() if isinstance(v, str) and len(v) >= 3 and v.lower() in clean.lower()
+            ]
+            if quoted:
+                problems["text"] = (
+                    f"the text quotes case data ({', '.join(sorted(quoted))}); describe the pattern instead"
+                )
+            if problems:
+                raise InvalidCaseData(case_id, problems)
+            target = visit_id if visit_id is not None else case.visit_id
+            visit = next((v for v in st.load_visits(conn, case_id) if v.id == target), None)
+            if visit is None:
+                raise InvalidCaseData(case_id, {"visit_id": f"case {case_id} has no visit {target}"})
+            now = self.clock.now()
+            late = (
+                visit.overran
+                if visit.left_at is not None
+                else (
+                    (visit.due_at is not None and visit.due_at < now)
+                    or (visit.warn_at is not None and visit.warn_at < now)
+                )
+            )
+            if not late:
+                raise FindingNotAllowed(case_id, visit.id)
+            finding_id = st.insert_finding(
+                conn,
+                {
+                    "visit_id": visit.id,
+                    "case_id": case_id,
+                    "process_id": case.process_id,
+                    "process_version": case.process_version,
+                    "step": visit.step,
+                    "agency": visit.agency,
+                    "code": code,
+                    "text": clean,
+                    "created_at": now,
+                    "created_by": actor,
+                },
+            )
+            return finding_id
 
     def assign(self, case_id: int, assignee: str | None, *, actor: str, expected_version: int | None = None) -> Case:
         """Make ``assignee`` responsible for the case (None: unassigned)."""
@@ -642,6 +741,60 @@ class Engine:
         day = calendar.before(anchor, before) if before is not None else calendar.due_date(anchor, after)
         return datetime.combine(day, time(), tzinfo=_BERLIN).astimezone(UTC)
 
+    def _check_reason(self, case_id: int, code: str) -> None:
+        problem = self.taxonomy.check(code)
+        if problem:
+            raise InvalidCaseData(case_id, {"reason": problem})
+
+    def _clock_stopped(self, case: Case, *, paused: bool, waiting_on: str | None) -> bool:
+        """The one rule for the deadline clock: it stands still while the case is paused, or while it
+        waits on the client in a step whose definition says that such waiting stops the clock."""
+        if paused:
+            return True
+        if waiting_on != CLIENT:
+            return False
+        step = self._compiled(case.process_id, case.process_version).definition.steps[case.step]
+        return step.client_wait_stops_clock
+
+    def _retime(
+        self,
+        conn: sa.Connection,
+        case: Case,
+        now: datetime,
+        *,
+        paused: bool,
+        waiting_on: str | None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Apply a change of pause/waiting state to the open visit's clock; returns case column updates.
+
+        When the clock starts again, the visit's deadline (and warning) move later by the time
+        it stood still, and that time is added to ``paused_seconds``.
+        """
+        values: dict[str, Any] = {}
+        if case.visit_id is None:
+            return values
+        was = self._clock_stopped(case, paused=case.paused, waiting_on=case.waiting_on)
+        now_stopped = self._clock_stopped(case, paused=paused, waiting_on=waiting_on)
+        visit_values: dict[str, Any] = {"waiting_on": waiting_on}
+        if reason is not None:
+            visit_values["reason_code"] = reason
+        if not was and now_stopped:
+            visit_values["paused_since"] = now
+        elif was and not now_stopped:
+            visit = st.load_visit(conn, case.visit_id)
+            since = visit.paused_since or now
+            stopped = int((now - since).total_seconds())
+            calendar = self._compiled(case.process_id, case.process_version).definition.calendar
+            visit_values.update(paused_since=None, paused_seconds=visit.paused_seconds + stopped)
+            if visit.due_at is not None:
+                visit_values["due_at"] = values["due_at"] = calendar.extend_deadline(visit.due_at, since, now)
+            if visit.warn_at is not None:
+                visit_values["warn_at"] = calendar.extend_deadline(visit.warn_at, since, now)
+            values["_stopped_seconds"] = stopped
+        st.update_visit(conn, case.visit_id, visit_values)
+        return values
+
     def _leave(self, conn: sa.Connection, case: Case, step: StepDef, now: datetime) -> None:
         if case.visit_id is None:
             return
@@ -826,4 +979,4 @@ class Engine:
         )
 
 
-__all__ = ["SYSTEM_ACTOR", "Engine", "TickResult"]
+__all__ = ["CLIENT", "SYSTEM_ACTOR", "Engine", "TickResult"]

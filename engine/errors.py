@@ -19,6 +19,7 @@ the structured fields are on the exceptions.
     │   ├── ActionUnavailable     .action, .reasons (condition, missing data, missing consent)
     │   ├── InvalidCaseData       .problems {field: message}
     │   ├── ConsentNotFound       .consent_id
+    │   ├── FindingNotAllowed     .visit_id (the visit did not stall)
     │   └── ConcurrentUpdate      .expected_version, .actual_version
     └── StoreError                storage faults the caller can act on
 """
@@ -185,6 +186,14 @@ class ConsentNotFound(CaseError):
         super().__init__(case_id, f"case {case_id} has no active consent {consent_id}")
 
 
+class FindingNotAllowed(CaseError):
+    """Findings are attached to stalled (or at-risk) visits only; this visit was on time."""
+
+    def __init__(self, case_id: int, visit_id: int) -> None:
+        self.visit_id = visit_id
+        super().__init__(case_id, f"visit {visit_id} of case {case_id} did not stall; findings describe stalls")
+
+
 class ConcurrentUpdate(CaseError):
     """Someone else changed the case since it was read; reload and retry."""
 
@@ -215,6 +224,7 @@ __all__ = [
     "DefinitionNotFound",
     "Diagnostic",
     "EngineError",
+    "FindingNotAllowed",
     "InvalidCaseData",
     "Reason",
     "StoreError",

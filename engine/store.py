@@ -612,6 +612,10 @@ def revoke_consent(conn: sa.Connection, consent_id: int, case_id: int, at: datet
     return result.rowcount == 1
 
 
+def insert_finding(conn: sa.Connection, values: dict[str, Any]) -> int:
+    return int(conn.execute(sa.insert(findings_t).values(values)).inserted_primary_key[0])  # type: ignore[index]
+
+
 def insert_timers(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
         conn.execute(sa.insert(timers_t), rows)
