@@ -106,10 +106,12 @@ class Engine:
         """A deployed definition (the newest version unless ``version`` is given)."""
         return self._compiled(process_id, version).definition
 
-    def _compiled(self, process_id: str, version: int | None = None) -> CompiledProcess:
+    def _compiled(
+        self, process_id: str, version: int | None = None, conn: sa.Connection | None = None
+    ) -> CompiledProcess:
         if version is None:
-            return self.registry.latest(process_id)
-        return self.registry.get(process_id, version)
+            return self.registry.latest(process_id, conn)
+        return self.registry.get(process_id, version, conn)
 
     # ------------------------------------------------------------------ reading
 
@@ -175,7 +177,7 @@ class Engine:
         """The actions of the case's current step, each with whether and why not it can be fired now."""
         with self.store.transaction() as conn:
             case = st.load_case(conn, case_id)
-            compiled = self._compiled(case.process_id, case.process_version)
+            compiled = self._compiled(case.process_id, case.process_version, conn)
             step = compiled.definition.steps[case.step]
             needs_consents = any(a.handoff for a in step.actions.values())
             consents = st.load_consents(conn, case_id) if needs_consents else []
@@ -259,7 +261,7 @@ class Engine:
         """Record the client's consent to share data with ``recipient`` (an agency code)."""
         with self.store.transaction() as conn:
             case = self._load_for_change(conn, case_id, expected_version)
-            definition = self._compiled(case.process_id, case.process_version).definition
+            definition = self._compiled(case.process_id, case.process_version, conn).definition
             problems = {}
             if recipient not in definition.agencies:
                 problems["recipient"] = f"'{recipient}' is not an agency of {definition.ref}"
@@ -390,7 +392,7 @@ class Engine:
         self._check_reason(case_id, reason)
         with self.store.transaction() as conn:
             case = self._load_for_change(conn, case_id, expected_version)
-            definition = self._compiled(case.process_id, case.process_version).definition
+            definition = self._compiled(case.process_id, case.process_version, conn).definition
             if party not in definition.agencies:
                 raise InvalidCaseData(case_id, {"waiting_on": f"'{party}' is not an agency of {definition.ref}"})
             now = self.clock.now()
@@ -746,14 +748,14 @@ class Engine:
         if problem:
             raise InvalidCaseData(case_id, {"reason": problem})
 
-    def _clock_stopped(self, case: Case, *, paused: bool, waiting_on: str | None) -> bool:
+    def _clock_stopped(self, conn: sa.Connection, case: Case, *, paused: bool, waiting_on: str | None) -> bool:
         """The one rule for the deadline clock: it stands still while the case is paused, or while it
         waits on the client in a step whose definition says that such waiting stops the clock."""
         if paused:
             return True
         if waiting_on != CLIENT:
             return False
-        step = self._compiled(case.process_id, case.process_version).definition.steps[case.step]
+        step = self._compiled(case.process_id, case.process_version, conn).definition.steps[case.step]
         return step.client_wait_stops_clock
 
     def _retime(
@@ -774,8 +776,8 @@ class Engine:
         values: dict[str, Any] = {}
         if case.visit_id is None:
             return values
-        was = self._clock_stopped(case, paused=case.paused, waiting_on=case.waiting_on)
-        now_stopped = self._clock_stopped(case, paused=paused, waiting_on=waiting_on)
+        was = self._clock_stopped(conn, case, paused=case.paused, waiting_on=case.waiting_on)
+        now_stopped = self._clock_stopped(conn, case, paused=paused, waiting_on=waiting_on)
         visit_values: dict[str, Any] = {"waiting_on": waiting_on}
         if reason is not None:
             visit_values["reason_code"] = reason
@@ -785,7 +787,7 @@ class Engine:
             visit = st.load_visit(conn, case.visit_id)
             since = visit.paused_since or now
             stopped = int((now - since).total_seconds())
-            calendar = self._compiled(case.process_id, case.process_version).definition.calendar
+            calendar = self._compiled(case.process_id, case.process_version, conn).definition.calendar
             visit_values.update(paused_since=None, paused_seconds=visit.paused_seconds + stopped)
             if visit.due_at is not None:
                 visit_values["due_at"] = values["due_at"] = calendar.extend_deadline(visit.due_at, since, now)
@@ -798,7 +800,7 @@ class Engine:
     def _leave(self, conn: sa.Connection, case: Case, step: StepDef, now: datetime) -> None:
         if case.visit_id is None:
             return
-        calendar = self._compiled(case.process_id, case.process_version).definition.calendar
+        calendar = self._compiled(case.process_id, case.process_version, conn).definition.calendar
         office_days = calendar.office_days_between(case.step_entered_at, now) if case.step_entered_at else 0
         overran = excess = None
         if case.due_at is not None:
@@ -821,7 +823,7 @@ class Engine:
         system: bool,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        compiled = self._compiled(case.process_id, case.process_version)
+        compiled = self._compiled(case.process_id, case.process_version, conn)
         definition = compiled.definition
         step = definition.steps[case.step]
         action = step.actions.get(action_name)
@@ -870,7 +872,7 @@ class Engine:
             }
         if action.start_child is not None:
             child = action.start_child
-            child_compiled = self.registry.latest(child.process)
+            child_compiled = self.registry.latest(child.process, conn)
             child_data = {name: merged[name] for name in child.copy if merged.get(name) is not None}
             child_id = self._open(
                 conn,
@@ -908,7 +910,7 @@ class Engine:
         parent = st.load_case(conn, child.parent_id)  # type: ignore[arg-type]
         if not parent.is_open:
             return
-        definition = self._compiled(parent.process_id, parent.process_version).definition
+        definition = self._compiled(parent.process_id, parent.process_version, conn).definition
         step = definition.steps[parent.step]
         if step.wait_for_child == child.child_name and step.on_child_done:
             self._fire(
@@ -926,7 +928,7 @@ class Engine:
     ) -> Case:
         with self.store.transaction() as conn:
             case = self._load_for_change(conn, case_id, expected_version)
-            definition = self._compiled(case.process_id, case.process_version).definition
+            definition = self._compiled(case.process_id, case.process_version, conn).definition
             now = self.clock.now()
             self._leave(conn, case, definition.steps[case.step], now)
             self._record(

@@ -8,8 +8,9 @@ keep running on exactly what they were opened with.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -60,8 +61,12 @@ class Registry:
         self._compiled: dict[tuple[str, int], CompiledProcess] = {}
         self._lock = threading.Lock()
 
-    def get(self, process_id: str, version: int) -> CompiledProcess:
+    def get(self, process_id: str, version: int, conn: sa.Connection | None = None) -> CompiledProcess:
         """The compiled process ``id@version``.
+
+        Args:
+            conn: The caller's open connection, if it is inside a transaction. Reading on a second
+                connection would wait for the caller's own write lock on SQLite.
 
         Raises:
             DefinitionNotFound: If that version is not deployed.
@@ -70,7 +75,7 @@ class Registry:
         compiled = self._compiled.get(key)
         if compiled is not None:
             return compiled
-        with self.store.transaction() as conn:
+        with self._connection(conn) as conn:
             row = conn.execute(
                 sa.select(definitions_t.c.source_text, definitions_t.c.source_file).where(
                     definitions_t.c.process_id == process_id, definitions_t.c.version == version
@@ -84,13 +89,13 @@ class Registry:
         with self._lock:
             return self._compiled.setdefault(key, CompiledProcess(definition))
 
-    def latest_version(self, process_id: str) -> int:
+    def latest_version(self, process_id: str, conn: sa.Connection | None = None) -> int:
         """The highest deployed version of a process.
 
         Raises:
             DefinitionNotFound: If no version is deployed.
         """
-        with self.store.transaction() as conn:
+        with self._connection(conn) as conn:
             version = conn.execute(
                 sa.select(sa.func.max(definitions_t.c.version)).where(definitions_t.c.process_id == process_id)
             ).scalar()
@@ -98,8 +103,16 @@ class Registry:
             raise DefinitionNotFound(process_id)
         return int(version)
 
-    def latest(self, process_id: str) -> CompiledProcess:
-        return self.get(process_id, self.latest_version(process_id))
+    def latest(self, process_id: str, conn: sa.Connection | None = None) -> CompiledProcess:
+        return self.get(process_id, self.latest_version(process_id, conn), conn)
+
+    @contextlib.contextmanager
+    def _connection(self, conn: sa.Connection | None) -> Iterator[sa.Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.store.transaction() as own:
+                yield own
 
     def list(self) -> list[Deployment]:
         """Every deployed version, ordered by id and version."""
