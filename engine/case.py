@@ -7,6 +7,7 @@ sets attributes on its models, which SQLModel rows do not tolerate.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -122,10 +123,14 @@ class Consent:
     revoked_by: str | None = None
 
     def covers(self, agency: str, today: str) -> bool:
-        """Whether this consent allows sharing with ``agency`` on ISO date ``today``."""
+        """Whether this consent allows sharing with ``agency`` on ISO date ``today`` (categories aside)."""
         if self.revoked_at is not None or self.recipient != agency:
             return False
         return self.valid_until is None or self.valid_until >= today
+
+    def missing_categories(self, categories: Iterable[str]) -> tuple[str, ...]:
+        """The data categories among ``categories`` this consent does not name."""
+        return tuple(sorted(set(categories) - set(self.categories)))
 
 
 @dataclass(frozen=True, slots=True)

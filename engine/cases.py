@@ -32,7 +32,7 @@ from engine.case import (
     StepVisit,
 )
 from engine.clock import Clock, SystemClock
-from engine.definition import ActionDef, ProcessDefinition, StepDef
+from engine.definition import CATEGORY_LABELS, ActionDef, ProcessDefinition, StepDef
 from engine.errors import (
     ActionNotAllowed,
     ActionUnavailable,
@@ -253,12 +253,17 @@ class Engine:
         *,
         recipient: str,
         purpose: str,
-        categories: Iterable[str] = (),
+        categories: Iterable[str],
         valid_until: str | None = None,
         actor: str,
         expected_version: int | None = None,
     ) -> Consent:
-        """Record the client's consent to share data with ``recipient`` (an agency code)."""
+        """Record the client's consent to share data of ``categories`` with ``recipient`` (an agency code).
+
+        Raises:
+            InvalidCaseData: Unknown recipient or categories, no purpose, or a malformed ``valid_until``.
+        """
+        categories = tuple(categories)
         with self.store.transaction() as conn:
             case = self._load_for_change(conn, case_id, expected_version)
             definition = self._compiled(case.process_id, case.process_version, conn).definition
@@ -267,6 +272,13 @@ class Engine:
                 problems["recipient"] = f"'{recipient}' is not an agency of {definition.ref}"
             if not purpose.strip():
                 problems["purpose"] = "a consent needs a purpose"
+            unknown = sorted(set(categories) - set(CATEGORY_LABELS))
+            if unknown or not categories:
+                problems["categories"] = (
+                    f"unknown data categories {unknown}; use {', '.join(CATEGORY_LABELS)}"
+                    if unknown
+                    else "a consent names the data categories it covers (e.g. identity, residence, benefits)"
+                )
             if valid_until is not None:
                 try:
                     date.fromisoformat(valid_until)
@@ -603,13 +615,28 @@ class Engine:
         handoff = action.handoff
         if handoff is not None and handoff.consent_required:
             today = self.clock.now().astimezone(_BERLIN).date().isoformat()
-            if not any(c.covers(handoff.to_agency, today) for c in consents):
-                name = definition.agencies.get(handoff.to_agency, handoff.to_agency)
+            valid = [c for c in consents if c.covers(handoff.to_agency, today)]
+            name = definition.agencies.get(handoff.to_agency, handoff.to_agency)
+            if not valid:
                 reasons.append(
                     Reason(
                         "missing-consent",
                         f"Es fehlt: Einwilligung gegenüber {name}",
                         f"missing: consent covering {handoff.to_agency}",
+                        agency=handoff.to_agency,
+                    )
+                )
+            elif all(c.missing_categories(handoff.categories) for c in valid):
+                # A consent names the data categories it covers; the handoff needs all of them.
+                missing = min((c.missing_categories(handoff.categories) for c in valid), key=len)
+                labels = ", ".join(CATEGORY_LABELS[m][0] for m in missing)
+                labels_en = ", ".join(CATEGORY_LABELS[m][1] for m in missing)
+                reasons.append(
+                    Reason(
+                        "missing-consent",
+                        f"Die Einwilligung gegenüber {name} deckt nicht ab: {labels}",
+                        f"the consent covering {handoff.to_agency} does not cover: {labels_en}",
+                        fields=missing,
                         agency=handoff.to_agency,
                     )
                 )

@@ -66,6 +66,20 @@ RESERVED_ACTION_PREFIXES = ("to_", "may_", "is_")
 
 FIELD_TYPES = ("string", "text", "date", "integer", "number", "boolean", "enum")
 
+#: Data-protection categories of fields (German, English). A consent names the categories it
+#: covers; a handoff needs them all, except ``process`` (procedural facts such as a filing date).
+CATEGORY_LABELS = {
+    "identity": ("Identität", "identity"),
+    "contact": ("Kontaktdaten", "contact details"),
+    "residence": ("Aufenthaltsstatus", "residence status"),
+    "benefits": ("Sozialleistungen", "benefits"),
+    "employment": ("Arbeit und Beschäftigung", "employment"),
+    "education": ("Bildung und Sprache", "education and language"),
+    "family": ("Familie und Haushalt", "family and household"),
+    "health": ("Gesundheit (Art. 9 DSGVO)", "health (Art. 9 GDPR)"),
+    "process": ("Verfahrensangaben", "procedural data"),
+}
+
 
 # --------------------------------------------------------------------------- model
 
@@ -128,6 +142,7 @@ class HandoffDef:
     shares: tuple[str, ...]
     consent_required: bool = True
     legal_basis: str | None = None
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +327,18 @@ def check_files(
         diagnostics.extend(found)
         if definition is not None:
             definitions.append(definition)
-    diagnostics.extend(check_references(definitions, known or {}))
+    available = dict(known or {})
+    wanted = {c for d in definitions for c in d.child_processes()} - {d.id for d in definitions} - set(available)
+    if wanted:
+        # A file checked on its own may start child cases of processes defined beside it.
+        given = {p.resolve() for p in definition_files(paths)}
+        for sibling in definition_files(sorted({p.parent for p in given})):
+            if sibling.resolve() in given:
+                continue
+            found, _ = check_definition(sibling.read_bytes(), str(sibling))
+            if found is not None and found.id in wanted:
+                available[found.id] = found
+    diagnostics.extend(check_references(definitions, available))
     return definitions, diagnostics
 
 
@@ -847,7 +873,9 @@ class _SemanticChecker:
         for step_id, spec in doc["steps"].items():
             base = ("steps", step_id)
             agency = spec.get("agency")
-            actions = {name: _build_action(name, a, agency) for name, a in _as_dict(spec.get("actions")).items()}
+            actions = {
+                name: _build_action(name, a, agency, fields) for name, a in _as_dict(spec.get("actions")).items()
+            }
             timers = tuple(
                 TimerDef(
                     action=t["action"],
@@ -903,7 +931,9 @@ def _calendar(state: str, closing_days: tuple[str, ...]) -> Calendar:
     return Calendar(state=state, closing_days=closing_days)
 
 
-def _build_action(name: str, spec: dict[str, Any], step_agency: str | None) -> ActionDef:
+def _build_action(
+    name: str, spec: dict[str, Any], step_agency: str | None, fields: Mapping[str, FieldDef]
+) -> ActionDef:
     handoff = spec.get("handoff")
     child = spec.get("start_child")
     return ActionDef(
@@ -920,6 +950,7 @@ def _build_action(name: str, spec: dict[str, Any], step_agency: str | None) -> A
             shares=tuple(handoff["shares"]),
             consent_required=handoff.get("consent_required", True),
             legal_basis=handoff.get("legal_basis"),
+            categories=tuple(sorted({fields[name].category for name in handoff["shares"]} - {"process"})),
         )
         if handoff
         else None,
@@ -955,6 +986,7 @@ def _closure(seeds: set[str], edges: Mapping[str, set[str]]) -> set[str]:
 
 
 __all__ = [
+    "CATEGORY_LABELS",
     "RESERVED_ACTION_NAMES",
     "ActionDef",
     "ChildDef",
