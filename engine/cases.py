@@ -380,6 +380,7 @@ class Engine:
                 values=values,
                 detail={"paused_seconds": values.pop("_stopped_seconds", 0)},
             )
+            self._catch_up_with_ended_child(conn, case)
             return case
 
     def wait_on(
@@ -535,6 +536,9 @@ class Engine:
                 if row is None:
                     break
                 conn.execute(sa.update(t).where(t.c.id == row.id).values(fired_at=now))
+                # Another ticker may be firing a different timer of the same case: wait for it
+                # (row lock) instead of failing on the case's version afterwards.
+                st.lock_case(conn, row.case_id)
                 case = st.load_case(conn, row.case_id)
                 if not case.is_open or case.step != row.step:
                     skipped += 1
@@ -933,22 +937,48 @@ class Engine:
             self._notify_parent(conn, case)
 
     def _notify_parent(self, conn: sa.Connection, child: Case) -> None:
-        """A child case ended: fire the parent's ``on_child_done`` action if the parent waits for it."""
+        """A child case ended: fire the parent's ``on_child_done`` action if the parent waits for it.
+
+        The parent's action runs in a savepoint: if the parent cannot move now (e.g. it is
+        paused), the child still ends, and the parent moves when it is resumed.
+        """
         parent = st.load_case(conn, child.parent_id)  # type: ignore[arg-type]
+        self._advance_waiting_parent(conn, parent, child)
+
+    def _advance_waiting_parent(self, conn: sa.Connection, parent: Case, child: Case) -> None:
         if not parent.is_open:
             return
-        definition = self._compiled(parent.process_id, parent.process_version, conn).definition
-        step = definition.steps[parent.step]
-        if step.wait_for_child == child.child_name and step.on_child_done:
-            self._fire(
-                conn,
-                parent,
-                step.on_child_done,
-                actor=SYSTEM_ACTOR,
-                data={},
-                system=True,
-                detail={"child_case_id": child.id, "child_outcome": child.outcome},
-            )
+        step = self._compiled(parent.process_id, parent.process_version, conn).definition.steps[parent.step]
+        if step.wait_for_child != child.child_name or not step.on_child_done:
+            return
+        try:
+            with conn.begin_nested():
+                self._fire(
+                    conn,
+                    parent,
+                    step.on_child_done,
+                    actor=SYSTEM_ACTOR,
+                    data={},
+                    system=True,
+                    detail={"child_case_id": child.id, "child_outcome": child.outcome, "child_status": child.status},
+                )
+        except (ActionUnavailable, ActionNotAllowed):
+            # The savepoint rolled the parent back; restore the in-memory copy from the database.
+            fresh = st.load_case(conn, parent.id)
+            for name in fresh.__slots__:
+                setattr(parent, name, getattr(fresh, name))
+
+    def _catch_up_with_ended_child(self, conn: sa.Connection, case: Case) -> None:
+        """After a resume: if the step waits for a child that ended meanwhile, move on now."""
+        step = self._compiled(case.process_id, case.process_version, conn).definition.steps[case.step]
+        if not step.wait_for_child:
+            return
+        children = st.load_cases(
+            conn, [st.cases_t.c.parent_id == case.id, st.cases_t.c.child_name == step.wait_for_child], limit=1000
+        )
+        ended = [c for c in children if not c.is_open]
+        if ended:
+            self._advance_waiting_parent(conn, case, ended[-1])
 
     def _end(
         self, case_id: int, status: str, outcome: str, reason: str, actor: str, expected_version: int | None
@@ -967,6 +997,8 @@ class Engine:
                 values={"status": status, "outcome": outcome, "closed_at": now, "paused": False},
                 detail={"reason": reason, "outcome": outcome},
             )
+            if case.parent_id is not None:
+                self._notify_parent(conn, case)
             return case
 
     def _record(

@@ -10,6 +10,7 @@ a condition as German or English text for people ("Zielpfad ist § 25b").
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from datetime import date
 from typing import Any
 
 Predicate = Callable[[Mapping[str, Any]], bool]
@@ -86,8 +87,6 @@ def _scalar_problem(field_type: str, enum_values: tuple[str, ...], value: Any) -
     if field_type == "boolean":
         return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
     if field_type == "date":
-        from datetime import date
-
         if not isinstance(value, str):
             return f"expected a date written 'YYYY-MM-DD' in quotes, got {value!r}"
         try:
@@ -157,15 +156,13 @@ def describe(condition: Mapping[str, Any], labels: Mapping[str, str], *, english
             return f"{label} is {'filled in' if value else 'empty'}"
         return f"{label} ist {'ausgefüllt' if value else 'leer'}"
     words = _WORDS_EN if english else _WORDS_DE
-    shown = ", ".join(map(_show, value)) if op == "in" else _show(value)
+    shown = ", ".join(_show(v, english) for v in value) if op == "in" else _show(value, english)
     return f"{label} {words[op]} {shown}"
 
 
-def _show(value: Any) -> str:
-    if value is True:
-        return "ja"
-    if value is False:
-        return "nein"
+def _show(value: Any, english: bool) -> str:
+    if isinstance(value, bool):
+        return ("yes" if value else "no") if english else ("ja" if value else "nein")
     return str(value)
 
 

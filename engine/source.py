@@ -26,7 +26,7 @@ from engine.errors import DefinitionError, Diagnostic
 
 MAX_BYTES = 512 * 1024
 MAX_DEPTH = 40
-MAX_NODES = 200_000
+MAX_NODES = 20_000  # the largest real definition has under 1,000
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _resolver = yaml.resolver.Resolver()
@@ -140,7 +140,17 @@ def parse_source(text: str | bytes, file: str) -> ParsedSource:
         mark = exc.problem_mark or exc.context_mark
         line, column = _pos(mark) if mark else (1, 1)
         message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        raise DefinitionError([*builder.problems, Diagnostic(file, line, column, "yaml-syntax", message)]) from None
+        hint = None
+        if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
+            hint = "indent with spaces; YAML does not allow tabs"
+        raise DefinitionError(
+            [*builder.problems, Diagnostic(file, line, column, "yaml-syntax", message, hint=hint)]
+        ) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        message = f"character {exc.character!r} is not allowed ({exc.reason})"
+        raise DefinitionError([Diagnostic(file, line, column, "yaml-syntax", message)]) from None
     except yaml.YAMLError as exc:
         raise DefinitionError([Diagnostic(file, 1, 1, "yaml-syntax", str(exc))]) from None
     if builder.problems:
@@ -285,10 +295,9 @@ class _Builder:
         return frame[2] if isinstance(container, dict) else len(container)
 
     def _take_key(self, frame: list[Any], event: ev.ScalarEvent) -> None:
+        if event.value == "<<" and event.tag is None and event.implicit[0]:
+            raise self._abort(event.start_mark, "unsupported", "YAML merge keys ('<<') are not supported", frame[1])
         key = self._scalar(event, frame[1])
-        path = frame[1] + (key,) if isinstance(key, str) else frame[1]
-        if key == "<<" and event.tag is None and event.implicit[0]:
-            raise self._abort(event.start_mark, "unsupported", "YAML merge keys ('<<') are not supported", path)
         if not isinstance(key, str):
             shown = "true/false" if isinstance(key, bool) else type(key).__name__
             self.problems.append(

@@ -475,6 +475,12 @@ _insert_case = sa.insert(cases_t)
 _select_version = sa.select(cases_t.c.version).where(cases_t.c.id == sa.bindparam("b_id"))
 
 
+def lock_case(conn: sa.Connection, case_id: int) -> None:
+    """Hold the case row until the transaction ends (PostgreSQL; SQLite transactions are serialised)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(cases_t.c.id).where(cases_t.c.id == case_id).with_for_update())
+
+
 def insert_case(conn: sa.Connection, values: dict[str, Any]) -> int:
     return int(conn.execute(_insert_case, values).inserted_primary_key[0])  # type: ignore[index]
 
