@@ -121,29 +121,29 @@ class Engine:
         Raises:
             CaseNotFound: If it does not exist.
         """
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             return st.load_case(conn, case_id)
 
     def history(self, case_id: int) -> list[CaseEvent]:
         """The case's events, oldest first."""
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             st.load_case(conn, case_id)
             return st.load_events(conn, case_id)
 
     def visits(self, case_id: int) -> list[StepVisit]:
         """The case's step visits, oldest first."""
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             st.load_case(conn, case_id)
             return st.load_visits(conn, case_id)
 
     def consents(self, case_id: int) -> list[Consent]:
         """All consents recorded for the case, revoked ones included."""
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             st.load_case(conn, case_id)
             return st.load_consents(conn, case_id)
 
     def children(self, case_id: int) -> list[Case]:
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             return st.load_cases(conn, [st.cases_t.c.parent_id == case_id], limit=1000)
 
     def list_cases(
@@ -170,12 +170,12 @@ class Engine:
             )
             if value is not None
         ]
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             return st.load_cases(conn, where, limit=limit, offset=offset)
 
     def available_actions(self, case_id: int) -> list[ActionOption]:
         """The actions of the case's current step, each with whether and why not it can be fired now."""
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             case = st.load_case(conn, case_id)
             compiled = self._compiled(case.process_id, case.process_version, conn)
             step = compiled.definition.steps[case.step]

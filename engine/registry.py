@@ -111,12 +111,12 @@ class Registry:
         if conn is not None:
             yield conn
         else:
-            with self.store.transaction() as own:
+            with self.store.read() as own:
                 yield own
 
     def list(self) -> list[Deployment]:
         """Every deployed version, ordered by id and version."""
-        with self.store.transaction() as conn:
+        with self.store.read() as conn:
             rows = conn.execute(
                 sa.select(
                     definitions_t.c.process_id,

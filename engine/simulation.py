@@ -13,8 +13,10 @@ over that period. A heap holds ``(when, case)`` entries; at each pop the
 case is advanced by one step: an action is picked among those of its step that a
 person may fire and whose condition holds, weighted (the first declared forward
 action is the likeliest, actions a timer fires anyway are rare), data the action
-requires or records is filled with synthetic values by field type, and a consent
-is recorded before a handoff that needs one. About one advance in ten pauses the
+requires or records is filled with synthetic values by field type (mostly values
+that meet a condition of the step, so that branches are taken; when nothing leads
+on, recorded data is drawn again, as a caseworker re-checks the facts), and a
+consent is recorded before a handoff that needs one. About one advance in ten pauses the
 case instead (reason code from the step's ``stall_causes``) and resumes it later.
 Dwell times are drawn around each step's expected duration (log-normal, median
 0.6x expected, so roughly a fifth of visits overrun; steps waiting on an
@@ -25,7 +27,8 @@ At the end the clock stands at start + ``months``; cases still open are "open".
 The simulator keeps its own copy of each case and passes ``expected_version`` on
 every change: when a timer or a finished child case moved a case behind its back,
 the engine answers ``ConcurrentUpdate`` and the simulator reloads that one case,
-so it never needs a query over all cases while running. Personal data is never
+so it never needs a query over all cases while running; ended cases are counted and
+forgotten at once, so memory grows with the open cases only. Personal data is never
 generated: texts are ``"Beispiel"``, dates and numbers are random but plausible.
 
 Standard library only, besides the engine itself.
@@ -36,12 +39,13 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from engine import conditions
 from engine.case import Case
 from engine.cases import Engine
 from engine.clock import FixedClock
@@ -80,6 +84,7 @@ _DAYS_PER_UNIT = {
 _DAYS_PER_MONTH = 30.4
 _BERLIN = ZoneInfo("Europe/Berlin")
 _TICK_TIME = time(2, 0)  # the nightly tick job, 02:00 UTC
+_NO_LIMIT = 10**9
 _NO_EXPECTED_DAYS = 10.0  # dwell for a step without an expected duration (should not occur: the schema demands one)
 
 # Probabilities per advance of a case.
@@ -108,9 +113,8 @@ class ProcessCounts:
         cancelled: Cases cancelled as opened in error.
         open: Cases still open at the end.
         stalled: Open, not paused cases whose current step is past its deadline at the end.
-        events: Events the simulation caused (openings, actions, pauses, resumptions,
-            consents, assignments, endings, and actions fired when a child case ended);
-            timer events are counted in :attr:`SimulationSummary.timers_fired`.
+        events: Events in the histories of these cases (each change of a case appends one),
+            timer events included.
         actions: Actions fired on behalf of caseworkers.
         paused: Pauses.
         consents: Consents recorded before handoffs.
@@ -153,11 +157,10 @@ class SimulationSummary:
 
     @property
     def total(self) -> ProcessCounts:
-        """Counts over all processes; ``events`` includes the timer events."""
+        """Counts over all processes."""
         total = ProcessCounts()
         for counts in self.processes.values():
             total.add(counts)
-        total.events += self.timers_fired
         return total
 
 
@@ -171,7 +174,7 @@ class _Tracked:
     advances: int = 0
     loops: int = 0  # actions without ``next`` fired in the current visit
     stuck: int = 0
-    consents: set[str] = field(default_factory=set)
+    consents: dict[str, str] = field(default_factory=dict)  # agency -> valid until (ISO date)
 
 
 _OPEN, _ADVANCE, _RESUME = 0, 1, 2
@@ -237,6 +240,7 @@ class _Simulation:
         self.timers_fired = 0
         self.timers_skipped = 0
         self.next_tick = datetime.min.replace(tzinfo=UTC)
+        self.hint_cache: dict[tuple[str, str], dict[str, list[tuple[str, Any]]]] = {}
 
     # ------------------------------------------------------------------ main loop
 
@@ -253,8 +257,10 @@ class _Simulation:
             self.counts.setdefault(definition.id, ProcessCounts())
         span = (end - start).total_seconds()
         for _ in range(cases):
-            when = start + timedelta(seconds=self.rng.uniform(0, span))
-            self._push(self._office_hours(when), _OPEN, self.rng.choice(latest))
+            when = end + timedelta(days=1)
+            while when > end:  # a draw moved past the end into office hours is drawn again
+                when = self._office_hours(start + timedelta(seconds=self.rng.uniform(0, span)))
+            self._push(when, _OPEN, self.rng.choice(latest))
         self.next_tick = datetime.combine(start.date() + timedelta(days=1), _TICK_TIME, tzinfo=UTC)
 
         while self.heap and self.heap[0][0] <= end:
@@ -332,7 +338,6 @@ class _Simulation:
         self.tracked[case.id] = tracked
         counts = self.counts.setdefault(case.process_id, ProcessCounts())
         counts.opened += 1
-        counts.events += 1
         return tracked
 
     def _open(self, definition: ProcessDefinition) -> None:
@@ -350,6 +355,19 @@ class _Simulation:
         step = tracked.definition.steps[tracked.case.step]
         self._schedule(tracked, max(since + self._dwell(step), self.clock.now()))
 
+    def _set(self, tracked: _Tracked, case: Case) -> None:
+        """Take the engine's answer as the new copy; an ended case is counted and forgotten."""
+        tracked.case = case
+        if not case.is_open and self.tracked.pop(case.id, None) is not None:
+            counts = self._counts(tracked)
+            counts.events += case.version  # one event per change: the version counts them
+            if case.status == "completed":
+                counts.completed += 1
+            elif case.status == "closed":
+                counts.closed += 1
+            else:
+                counts.cancelled += 1
+
     def _counts(self, tracked: _Tracked) -> ProcessCounts:
         return self.counts[tracked.case.process_id]
 
@@ -357,34 +375,37 @@ class _Simulation:
         return tracked.case.assignee or self.rng.choice(self.actors)
 
     def _advance(self, case_id: int, token: int) -> None:
-        tracked = self.tracked[case_id]
-        if token != tracked.token or not tracked.case.is_open:
-            return
+        tracked = self.tracked.get(case_id)
+        if tracked is None or token != tracked.token:
+            return  # ended, or re-planned since this entry was pushed
         tracked.advances += 1
         case = tracked.case
-        counts = self._counts(tracked)
         now = self.clock.now()
         step = tracked.definition.steps[case.step]
         try:
             roll = self.rng.random()
             if case.parent_id is None and tracked.advances == 1 and roll < _P_CANCEL_FIRST:
-                tracked.case = self.engine.cancel(
-                    case.id,
-                    reason="Irrtümlich angelegt (Simulation)",
-                    actor=self._actor(tracked),
-                    expected_version=case.version,
+                self._set(
+                    tracked,
+                    self.engine.cancel(
+                        case.id,
+                        reason="Irrtümlich angelegt (Simulation)",
+                        actor=self._actor(tracked),
+                        expected_version=case.version,
+                    ),
                 )
-                counts.events += 1
                 return
             if case.parent_id is None and roll < _P_CLOSE:
-                tracked.case = self.engine.close(
-                    case.id,
-                    outcome="verzogen",
-                    reason="In eine andere Kommune verzogen (Simulation)",
-                    actor=self._actor(tracked),
-                    expected_version=case.version,
+                self._set(
+                    tracked,
+                    self.engine.close(
+                        case.id,
+                        outcome="verzogen",
+                        reason="In eine andere Kommune verzogen (Simulation)",
+                        actor=self._actor(tracked),
+                        expected_version=case.version,
+                    ),
                 )
-                counts.events += 1
                 return
             if roll < _P_CLOSE + _P_PAUSE:
                 self._pause(tracked, step)
@@ -394,7 +415,6 @@ class _Simulation:
                 tracked.case = self.engine.assign(
                     case.id, self.rng.choice(others), actor=self._actor(tracked), expected_version=case.version
                 )
-                counts.events += 1
             if step.wait_for_child and self.rng.random() < _P_WAIT_FOR_CHILD:
                 self._schedule(tracked, now + self._dwell(step) * 0.5)
                 return
@@ -402,12 +422,12 @@ class _Simulation:
         except ConcurrentUpdate:
             self._reload(tracked)
         except CaseClosed:
-            tracked.case = self.engine.get_case(case_id)
+            self._set(tracked, self.engine.get_case(case_id))
 
     def _reload(self, tracked: _Tracked) -> None:
         """Re-read a case that changed behind the simulator's back (timer, child case) and re-plan it."""
         before = tracked.case
-        tracked.case = self.engine.get_case(before.id)
+        self._set(tracked, self.engine.get_case(before.id))
         if not tracked.case.is_open:
             return
         if tracked.case.step != before.step:
@@ -427,14 +447,12 @@ class _Simulation:
             actor=self._actor(tracked),
             expected_version=case.version,
         )
-        counts = self._counts(tracked)
-        counts.paused += 1
-        counts.events += 1
+        self._counts(tracked).paused += 1
         self._schedule(tracked, self.clock.now() + self._pause_length(), _RESUME)
 
     def _resume(self, case_id: int, token: int) -> None:
-        tracked = self.tracked[case_id]
-        if token != tracked.token or not tracked.case.is_open:
+        tracked = self.tracked.get(case_id)
+        if tracked is None or token != tracked.token:
             return
         case = tracked.case
         try:
@@ -442,7 +460,6 @@ class _Simulation:
         except ConcurrentUpdate:
             self._reload(tracked)
             return
-        self._counts(tracked).events += 1
         step = tracked.definition.steps[tracked.case.step]
         self._schedule(tracked, self.clock.now() + self._dwell(step) * 0.4)
 
@@ -461,19 +478,21 @@ class _Simulation:
         counts = self._counts(tracked)
         actor = self._actor(tracked)
         handoff = action.handoff
-        if handoff is not None and handoff.consent_required and handoff.to_agency not in tracked.consents:
+        today = now.astimezone(_BERLIN).date().isoformat()
+        if handoff is not None and handoff.consent_required and tracked.consents.get(handoff.to_agency, "") < today:
             self._consent(tracked, action, actor)
         try:
-            tracked.case = self.engine.fire(
+            fired = self.engine.fire(
                 case.id, action.name, actor=actor, data=data, expected_version=tracked.case.version
             )
         except (ActionUnavailable, ActionNotAllowed, InvalidCaseData):
             # The engine has the last word; look at the case again a little later.
-            tracked.case = self.engine.get_case(case.id)
-            self._schedule(tracked, now + self._dwell(step) * 0.2)
+            self._set(tracked, self.engine.get_case(case.id))
+            if tracked.case.is_open:
+                self._schedule(tracked, now + self._dwell(step) * 0.2)
             return
         counts.actions += 1
-        counts.events += 1
+        self._set(tracked, fired)
         if action.start_child is not None:
             for child in self.engine.children(case.id):
                 if child.id not in self.tracked:
@@ -492,9 +511,7 @@ class _Simulation:
         if parent is None or not parent.case.is_open:
             return
         before = parent.case
-        parent.case = self.engine.get_case(before.id)
-        if parent.case.version != before.version:
-            self.counts[before.process_id].events += parent.case.version - before.version
+        self._set(parent, self.engine.get_case(before.id))
         if parent.case.step != before.step:
             self._enter_step(parent, self.clock.now())
 
@@ -502,7 +519,7 @@ class _Simulation:
         assert action.handoff is not None
         definition = tracked.definition
         agency = action.handoff.to_agency
-        categories = sorted({definition.fields[f].category for f in action.handoff.shares if f in definition.fields})
+        categories = action.handoff.categories or ("process",)  # a consent names at least one category
         valid_until = (self.clock.now().astimezone(_BERLIN).date() + timedelta(days=365)).isoformat()
         self.engine.record_consent(
             tracked.case.id,
@@ -514,55 +531,100 @@ class _Simulation:
             expected_version=tracked.case.version,
         )
         tracked.case.version += 1  # every change appends exactly one event and bumps the version by one
-        tracked.consents.add(agency)
+        tracked.consents[agency] = valid_until
         counts = self._counts(tracked)
         counts.consents += 1
-        counts.events += 1
 
     def _choose(self, tracked: _Tracked, step: StepDef) -> tuple[ActionDef, dict[str, Any]] | None:
-        """Pick an action a person may fire now, with the data to fire it with; None if there is none."""
+        """Pick an action a person may fire now, with the data to fire it with; None if there is none.
+
+        Weights: the first declared forward action whose condition holds is the likeliest
+        (authors list the usual path first), other forward actions less so, actions a
+        timer fires anyway rarely. An action without ``next`` is only a candidate if it
+        records something new. When nothing leads on, the data such an action records is
+        drawn again, as a caseworker would re-check the facts, up to three times per step.
+        """
         case = tracked.case
+        definition = tracked.definition
         compiled = self.engine.registry.get(case.process_id, case.process_version)
         timer_actions = {t.action for t in step.timers}
-        candidates: list[tuple[ActionDef, dict[str, Any]]] = []
-        weights: list[float] = []
+        hints = self._hints(definition, step)
+        chosen: dict[str, tuple[ActionDef, dict[str, Any], float]] = {}
         first_forward = True
         for action in step.actions.values():
             if action.system_only:
                 continue
-            data = self._fill(tracked.definition, action, case.data)
+            data = self._fill(definition, action, case.data, hints)
             if not compiled.condition_holds(step.id, action.name, {**case.data, **data}):
                 continue
             if action.name in timer_actions:
                 weight = 0.05  # the timer fires it when it is due
             elif action.next is None:
-                weight = 3.0 if data and tracked.loops == 0 else 0.1
-            elif first_forward:
-                weight, first_forward = 4.0, False
+                if not data and (action.records or action.requires or tracked.loops):
+                    continue  # would change nothing
+                weight = 3.0
             else:
-                weight = 1.0
-            candidates.append((action, data))
-            weights.append(weight)
-        if not candidates:
+                weight, first_forward = (4.0 if first_forward else 1.0), False
+            chosen[action.name] = (action, data, weight)
+        if first_forward and tracked.loops < 3:
+            for action in step.actions.values():
+                if action.system_only or action.next is not None or not action.records or action.name in chosen:
+                    continue
+                data = self._fill(definition, action, case.data, hints, again=True)
+                if data and compiled.condition_holds(step.id, action.name, {**case.data, **data}):
+                    chosen[action.name] = (action, data, 3.0)
+        if not chosen:
             return None
-        return self.rng.choices(candidates, weights)[0]
+        candidates = list(chosen.values())
+        action, data, _ = self.rng.choices(candidates, [weight for *_, weight in candidates])[0]
+        return action, data
 
     # ------------------------------------------------------------------ synthetic data
 
-    def _fill(self, definition: ProcessDefinition, action: ActionDef, current: dict[str, Any]) -> dict[str, Any]:
-        """Values for the fields an action requires (if unset) and records (if unset, mostly)."""
+    def _hints(self, definition: ProcessDefinition, step: StepDef) -> dict[str, list[tuple[str, Any]]]:
+        """The comparisons the step's conditions make, per field: values worth generating."""
+        key = (definition.ref, step.id)
+        hints = self.hint_cache.get(key)
+        if hints is None:
+            hints = {}
+            for action in step.actions.values():
+                for name, comparison in _comparisons(action.when):
+                    hints.setdefault(name, []).append(comparison)
+            self.hint_cache[key] = hints
+        return hints
+
+    def _fill(
+        self,
+        definition: ProcessDefinition,
+        action: ActionDef,
+        current: dict[str, Any],
+        hints: dict[str, list[tuple[str, Any]]],
+        *,
+        again: bool = False,
+    ) -> dict[str, Any]:
+        """Values for the fields an action requires (if unset) and records (if unset, mostly, or ``again``)."""
         data: dict[str, Any] = {}
         for name in action.requires:
             if current.get(name) in (None, ""):
-                data[name] = self._value(definition.fields[name])
+                data[name] = self._value(definition.fields[name], hints.get(name))
         for name in action.records:
-            if name not in data and current.get(name) in (None, "") and self.rng.random() < 0.85:
-                data[name] = self._value(definition.fields[name])
+            if name in data:
+                continue
+            if again or (current.get(name) in (None, "") and self.rng.random() < 0.85):
+                value = self._value(definition.fields[name], hints.get(name))
+                if value != current.get(name):
+                    data[name] = value
         return data
 
-    def _value(self, spec: FieldDef) -> Any:
+    def _value(self, spec: FieldDef, hints: list[tuple[str, Any]] | None = None) -> Any:
+        """A synthetic value; mostly one that meets a condition of the step on this field, if there is one."""
         rng = self.rng
         today = self.clock.now().astimezone(_BERLIN).date()
+        if hints and rng.random() < 0.75:
+            op, target = rng.choice(hints)
+            value = self._meeting(spec, op, target)
+            if value is not None and spec.check(value) is None:
+                return value
         kind = spec.type
         if kind == "enum":
             return rng.choice(sorted(spec.values))
@@ -584,40 +646,80 @@ class _Simulation:
         text = "Beispiel"
         return text[: spec.max_length] if spec.max_length else text
 
+    def _meeting(self, spec: FieldDef, op: str, target: Any) -> Any:
+        """A value for which ``field <op> target`` holds, or None to draw freely."""
+        rng = self.rng
+        if op == "equals":
+            return target
+        if op == "in" and target:
+            return rng.choice(list(target))
+        if op not in ("less_than", "at_most", "greater_than", "at_least"):
+            return None  # not_equals, is_set: any value will mostly do
+        sign = -1 if op in ("less_than", "at_most") else 1
+        offset = rng.randint(1 if op in ("less_than", "greater_than") else 0, 365 if spec.type == "date" else 10)
+        if spec.type == "date":
+            try:
+                return (date.fromisoformat(target) + timedelta(days=sign * offset)).isoformat()
+            except (TypeError, ValueError):
+                return None
+        if spec.type in ("integer", "number") and isinstance(target, int | float):
+            return target + sign * offset
+        return None
+
     # ------------------------------------------------------------------ the end
 
     def _final_counts(self, end: datetime) -> None:
-        """Re-read open cases once (timers may have moved or ended them) and count statuses."""
+        """Re-read the open cases once (timers may have moved or ended them) and count them."""
         open_now: dict[int, Case] = {}
         for pid in sorted(self.counts):
-            for case in self.engine.list_cases(process_id=pid, status="open", limit=len(self.tracked) + 1_000_000):
+            for case in self.engine.list_cases(process_id=pid, status="open", limit=_NO_LIMIT):
                 if case.id in self.tracked:
                     open_now[case.id] = case
-        for case_id, tracked in self.tracked.items():
-            if case_id in open_now:
-                tracked.case = open_now[case_id]
-            elif tracked.case.is_open:
-                tracked.case = self.engine.get_case(case_id)
-            case = tracked.case
+        for case_id, tracked in sorted(self.tracked.items()):
+            if case_id not in open_now:
+                self._set(tracked, self.engine.get_case(case_id))
+                continue
+            case = tracked.case = open_now[case_id]
             counts = self._counts(tracked)
-            if case.is_open:
-                counts.open += 1
-                if not case.paused and case.due_at is not None and case.due_at < end:
-                    counts.stalled += 1
-            elif case.status == "completed":
-                counts.completed += 1
-            elif case.status == "closed":
-                counts.closed += 1
-            else:
-                counts.cancelled += 1
+            counts.open += 1
+            counts.events += case.version
+            if not case.paused and case.due_at is not None and case.due_at < end:
+                counts.stalled += 1
+
+
+def _comparisons(condition: Any) -> list[tuple[str, tuple[str, Any]]]:
+    """Every ``(field, (operator, value))`` in a condition (all/any/not nest; lists may be tuples)."""
+    if not isinstance(condition, Mapping):
+        return []
+    found = []
+    for combinator in ("all", "any"):
+        for item in condition.get(combinator) or ():
+            found.extend(_comparisons(item))
+    if "not" in condition:
+        found.extend(_comparisons(condition["not"]))
+    name = condition.get("field")
+    comparison = conditions.comparison_of(condition) if isinstance(name, str) else None
+    if comparison is not None:
+        found.append((name, comparison))
+    return found
 
 
 def _synthetic_date(name: str, today: date, rng: random.Random) -> date:
-    """A plausible date for a field: expiries and 'valid until' lie ahead, everything else just passed."""
+    """A plausible date for a field: expiries lie ahead, "since" years back, everything else just passed."""
     lowered = name.lower()
+    if any(word in lowered for word in ("seit", "since")):
+        return today - timedelta(days=rng.randint(365, 8 * 365))
     if any(word in lowered for word in ("expires", "ablauf", "_bis", "until", "gueltig", "frist", "termin")):
         return today + timedelta(days=rng.randint(60, 540))
     return today - timedelta(days=rng.randint(0, 20))
 
 
-__all__ = ["CASEWORKERS", "PAUSE_REASONS", "ProcessCounts", "SimulationSummary", "duration_days", "simulate"]
+__all__ = [
+    "CASEWORKERS",
+    "PAUSE_REASONS",
+    "SLOW_AGENCIES",
+    "ProcessCounts",
+    "SimulationSummary",
+    "duration_days",
+    "simulate",
+]

@@ -256,8 +256,12 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_on_begin(connection: sa.Connection) -> None:
     # IMMEDIATE takes the write lock up front: two writers queue instead of one of
-    # them failing on the upgrade from a read to a write lock.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # them failing on the upgrade from a read to a write lock. Reads begin deferred:
+    # in WAL mode they see a consistent snapshot and never wait for writers.
+    connection.exec_driver_sql("BEGIN" if connection.info.get(_READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+_READ_ONLY = "kimflow.read_only"
 
 
 class Store:
@@ -279,6 +283,17 @@ class Store:
         """One database transaction: committed on success, rolled back on any error."""
         with self.engine.begin() as conn:
             yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A read-only transaction: a consistent snapshot that takes no write lock."""
+        with self.engine.connect() as conn:
+            conn.info[_READ_ONLY] = True
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop(_READ_ONLY, None)
 
     def upgrade(self, revision: str = "head") -> None:
         """Create or upgrade the schema with the Alembic migrations."""
