@@ -68,6 +68,8 @@ class Engine:
         database_url: SQLAlchemy URL; SQLite file by default.
         clock: Where "now" comes from (injected for tests and simulations).
         store: An existing store instead of a URL.
+        taxonomy: The stall-cause codes in force (default: the shipped ones).
+        durable: False only for synthetic bulk data on SQLite (no fsync per commit).
 
     Example:
         >>> engine = Engine("sqlite:///kimflow.db")          # doctest: +SKIP
@@ -82,8 +84,9 @@ class Engine:
         clock: Clock | None = None,
         store: st.Store | None = None,
         taxonomy: Taxonomy | None = None,
+        durable: bool = True,
     ) -> None:
-        self.store = store or st.Store(database_url)
+        self.store = store or st.Store(database_url, durable=durable)
         self.clock: Clock = clock or SystemClock()
         self.registry = Registry(self.store, self.clock)
         self.taxonomy = taxonomy or load_taxonomy()

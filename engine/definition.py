@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -107,6 +108,8 @@ class FieldDef:
         if kind in ("string", "text"):
             if not isinstance(value, str):
                 return "expected text"
+            if "\x00" in value:
+                return "must not contain NUL characters"
             if self.max_length is not None and len(value) > self.max_length:
                 return f"longer than {self.max_length} characters"
             return None
@@ -126,6 +129,8 @@ class FieldDef:
             return "expected a whole number"
         if kind == "number" and (not isinstance(value, int | float) or isinstance(value, bool)):
             return "expected a number"
+        if isinstance(value, float) and not math.isfinite(value):
+            return "expected a finite number"
         if self.minimum is not None and value < self.minimum:
             return f"less than the minimum {self.minimum:g}"
         if self.maximum is not None and value > self.maximum:

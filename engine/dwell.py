@@ -141,7 +141,7 @@ def dwell_report(engine: Engine, process_id: str, *, version: int | None = None)
     if version is not None:
         query = query.where(v.process_version == version)
     by_step: dict[str, list[float]] = {}
-    with engine.store.transaction() as conn:
+    with engine.store.read() as conn:
         for step, value in conn.execute(query):
             values = by_step.get(step)
             if values is None:
@@ -166,7 +166,7 @@ def dwell_report_json(engine: Engine, process_id: str, *, version: int | None = 
 
 def _versions(engine: Engine, process_id: str) -> list[int]:
     d = st.definitions_t.c
-    with engine.store.transaction() as conn:
+    with engine.store.read() as conn:
         return [int(r[0]) for r in conn.execute(sa.select(d.version).where(d.process_id == process_id))]
 
 

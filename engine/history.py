@@ -13,6 +13,7 @@ What each event kind carries (see ``Engine._open``, ``_fire``, ``_end``, ``_reco
 * ``fired``: ``from_step``, ``to_step`` (equal for an action without ``next``) and
   ``changes`` ``{field: [old, new]}``;
 * ``paused``: ``detail.reason``; ``resumed``: nothing beyond the version;
+* ``waiting``: ``detail.waiting_on`` (whom the case waits on; not part of the replayed state);
 * ``assigned``: ``detail.assignee``;
 * ``consent_recorded``, ``consent_revoked``: nothing that changes the case itself;
 * ``closed``, ``cancelled``: ``detail.outcome``; they end the case.
@@ -45,6 +46,7 @@ EVENT_KINDS = frozenset(
         "paused",
         "resumed",
         "assigned",
+        "waiting",
         "consent_recorded",
         "consent_revoked",
         CLOSED,
@@ -121,7 +123,7 @@ def replay(events: Sequence[CaseEvent], *, final_steps: Mapping[str, str | None]
             assignee = event.detail.get("assignee")
         elif kind in (CLOSED, CANCELLED):
             status, outcome, paused = kind, event.detail.get("outcome"), False
-        # consent_recorded / consent_revoked change nothing but the version.
+        # waiting, consent_recorded and consent_revoked change nothing replayed here but the version.
     return ReplayedCase(
         step=step,
         status=status,

@@ -232,13 +232,20 @@ metadata = SQLModel.metadata
 # --------------------------------------------------------------------------- connection
 
 
-def create_db_engine(url: str) -> sa.Engine:
-    """Create a SQLAlchemy engine with kimflow's settings for SQLite or PostgreSQL."""
+def create_db_engine(url: str, *, durable: bool = True) -> sa.Engine:
+    """Create a SQLAlchemy engine with kimflow's settings for SQLite or PostgreSQL.
+
+    Args:
+        url: SQLAlchemy URL; ``postgresql://`` means the psycopg 3 driver.
+        durable: On SQLite, False trades the fsync of every commit for speed
+            (``synchronous=NORMAL``: WAL stays consistent, a power cut may lose the last
+            commits). Only for synthetic bulk data such as simulations and benchmarks.
+    """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30})
-        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "connect", _sqlite_on_connect if durable else _sqlite_on_connect_fast)
         sa.event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
@@ -254,6 +261,13 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_on_connect_fast(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_on_connect(dbapi_connection, record)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 def _sqlite_on_begin(connection: sa.Connection) -> None:
     # IMMEDIATE takes the write lock up front: two writers queue instead of one of
     # them failing on the upgrade from a read to a write lock. Reads begin deferred:
@@ -264,36 +278,53 @@ def _sqlite_on_begin(connection: sa.Connection) -> None:
 _READ_ONLY = "kimflow.read_only"
 
 
+def _store_error(exc: sa.exc.DBAPIError) -> StoreError:
+    # The driver's first line says what happened; the SQL and parameters (case data!) stay out.
+    detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+    return StoreError(f"database error: {detail}")
+
+
 class Store:
     """Database access for the engine.
 
     Args:
         url: SQLAlchemy URL (``sqlite:///path.db`` or ``postgresql://…``).
         engine: An existing SQLAlchemy engine instead of a URL.
+        durable: See :func:`create_db_engine`; keep the default outside simulations.
     """
 
-    def __init__(self, url: str | None = None, *, engine: sa.Engine | None = None) -> None:
+    def __init__(self, url: str | None = None, *, engine: sa.Engine | None = None, durable: bool = True) -> None:
         if engine is None:
-            engine = create_db_engine(url or DEFAULT_DATABASE_URL)
+            engine = create_db_engine(url or DEFAULT_DATABASE_URL, durable=durable)
         self.engine = engine
         self.dialect = engine.dialect.name
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        """One database transaction: committed on success, rolled back on any error."""
-        with self.engine.begin() as conn:
-            yield conn
+        """One database transaction: committed on success, rolled back on any error.
+
+        Raises:
+            StoreError: The database failed (unreachable, locked too long, refused a value).
+        """
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            raise _store_error(exc) from exc
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sa.Connection]:
         """A read-only transaction: a consistent snapshot that takes no write lock."""
-        with self.engine.connect() as conn:
-            conn.info[_READ_ONLY] = True
-            try:
-                with conn.begin():
-                    yield conn
-            finally:
-                conn.info.pop(_READ_ONLY, None)
+        try:
+            with self.engine.connect() as conn:
+                conn.info[_READ_ONLY] = True
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    conn.info.pop(_READ_ONLY, None)
+        except sa.exc.DBAPIError as exc:
+            raise _store_error(exc) from exc
 
     def upgrade(self, revision: str = "head") -> None:
         """Create or upgrade the schema with the Alembic migrations."""
