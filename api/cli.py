@@ -41,6 +41,8 @@ from engine import (
     DefinitionNotFound,
     Engine,
     EngineError,
+    EventLogError,
+    FindingNotAllowed,
     FixedClock,
     InvalidCaseData,
     ProcessDefinition,
@@ -143,6 +145,10 @@ case_app = typer.Typer(help="Fälle eröffnen, bearbeiten und ansehen.", no_args
 app.add_typer(db_app, name="db")
 app.add_typer(processes_app, name="processes")
 app.add_typer(case_app, name="case")
+report_app = typer.Typer(
+    help="Berichte für Projektgruppen und Auswertungen (ohne personenbezogene Daten).", no_args_is_help=True
+)
+app.add_typer(report_app, name="report")
 
 
 @dataclasses.dataclass
@@ -323,6 +329,10 @@ def describe_error(exc: EngineError) -> list[str]:
             f"Fall {exc.case_id} wurde inzwischen geändert (erwartete Version {exc.expected_version}, "
             f"aktuelle Version {exc.actual_version}) – neu laden und erneut versuchen"
         ]
+    if isinstance(exc, FindingNotAllowed):
+        return [f"Fall {exc.case_id}: Besuch {exc.visit_id} war nicht überfällig – Hinweise beschreiben Stockungen"]
+    if isinstance(exc, EventLogError):
+        return [f"Ereignisprotokoll nicht lesbar: {exc}"]
     if isinstance(exc, StoreError):
         return [f"Datenbank: {exc}"]
     return [str(exc)]
@@ -1089,6 +1099,16 @@ def _summary_lines(summary: SimulationSummary, cases: int, months: int, elapsed:
         f"Dauer: {elapsed:.1f} s",
     ]
     return lines
+
+
+def _register_extensions() -> None:
+    """Commands that live beside this module, one concern each."""
+    from api import cli_xes
+
+    cli_xes.register(app, report_app, lambda ctx: _state(ctx).ready_engine())
+
+
+_register_extensions()
 
 
 def main() -> None:

@@ -918,7 +918,7 @@ class _SemanticChecker:
             steps=MappingProxyType(steps),
             agencies=MappingProxyType(dict(doc["agencies"])),
             fields=MappingProxyType(fields),
-            calendar=_calendar(calendar_spec.get("state", "NW"), tuple(calendar_spec.get("closing_days", ()))),
+            calendar=calendar_for(calendar_spec.get("state", "NW"), tuple(calendar_spec.get("closing_days", ()))),
             source_text=self.parsed.text,
             checksum=checksum_of(self.parsed.text),
             file=self.parsed.file,
@@ -931,8 +931,8 @@ class _SemanticChecker:
 
 
 @cache
-def _calendar(state: str, closing_days: tuple[str, ...]) -> Calendar:
-    # Calendars cache holidays per year; share one per configuration across definitions.
+def calendar_for(state: str, closing_days: tuple[str, ...]) -> Calendar:
+    """The shared calendar of one configuration (calendars cache holidays per year, so share them)."""
     return Calendar(state=state, closing_days=closing_days)
 
 
@@ -1000,6 +1000,7 @@ __all__ = [
     "ProcessDefinition",
     "StepDef",
     "TimerDef",
+    "calendar_for",
     "check_definition",
     "check_files",
     "check_references",

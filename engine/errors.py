@@ -21,6 +21,7 @@ the structured fields are on the exceptions.
     │   ├── ConsentNotFound       .consent_id
     │   ├── FindingNotAllowed     .visit_id (the visit did not stall)
     │   └── ConcurrentUpdate      .expected_version, .actual_version
+    ├── EventLogError             an event log (XES) that cannot be imported
     └── StoreError                storage faults the caller can act on
 """
 
@@ -207,6 +208,10 @@ class ConcurrentUpdate(CaseError):
         )
 
 
+class EventLogError(EngineError):
+    """An event log (XES) cannot be read or imported; the message says where and why."""
+
+
 class StoreError(EngineError):
     """A storage fault the caller can act on (e.g. the schema is not migrated)."""
 
@@ -224,6 +229,7 @@ __all__ = [
     "DefinitionNotFound",
     "Diagnostic",
     "EngineError",
+    "EventLogError",
     "FindingNotAllowed",
     "InvalidCaseData",
     "Reason",

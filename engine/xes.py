@@ -75,10 +75,10 @@ import sqlalchemy as sa
 from engine import store as st
 from engine.case import CANCELLED, CLOSED
 from engine.cases import SYSTEM_ACTOR
-from engine.definition import _calendar as shared_calendar
+from engine.definition import calendar_for
 from engine.durations import Duration, DurationUnit
 from engine.dwell import percentile
-from engine.errors import DefinitionNotFound, EngineError, StoreError
+from engine.errors import DefinitionNotFound, EventLogError, StoreError
 
 if TYPE_CHECKING:
     from engine.cases import Engine
@@ -453,7 +453,7 @@ class _Reader:
                     if values.get("key") == "concept:name":
                         self.log.name = values.get("value")
             elif depth == 1 and local != "log":
-                raise EngineError(
+                raise EventLogError(
                     f"{self.file} is not an XES event log: the document element is <{name}>, expected <log>"
                 )
 
@@ -489,14 +489,14 @@ class _Reader:
             return
         activity = event.get("concept:name")
         if activity is None:
-            raise EngineError(f"{self._where()}: the event has no concept:name (activity)")
+            raise EventLogError(f"{self._where()}: the event has no concept:name (activity)")
         stamp = event.get("time:timestamp")
         if stamp is None:
-            raise EngineError(f"{self._where()}: the event has no time:timestamp")
+            raise EventLogError(f"{self._where()}: the event has no time:timestamp")
         try:
             instant = datetime.fromisoformat(stamp.strip())
         except ValueError as exc:
-            raise EngineError(f"{self._where()}: time:timestamp '{stamp}' is not an ISO 8601 date-time") from exc
+            raise EventLogError(f"{self._where()}: time:timestamp '{stamp}' is not an ISO 8601 date-time") from exc
         if instant.tzinfo is None:
             log.naive += 1
             instant = instant.replace(tzinfo=UTC)
@@ -548,18 +548,18 @@ def read_log(path: str | Path) -> ParsedLog:
             else:
                 log = reader.feed(raw)
     except expat.ExpatError as exc:
-        raise EngineError(
+        raise EventLogError(
             f"{name} is not a well-formed XML file (line {exc.lineno}, column {exc.offset + 1}: "
             f"{expat.ErrorString(exc.code)})"
         ) from exc
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise EngineError(f"{name} is not a readable gzip file ({exc})") from exc
+        raise EventLogError(f"{name} is not a readable gzip file ({exc})") from exc
     except OSError as exc:
-        raise EngineError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise EventLogError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if log.traces == 0:
-        raise EngineError(f"{name} contains no traces (<trace> elements directly in <log>)")
+        raise EventLogError(f"{name} contains no traces (<trace> elements directly in <log>)")
     if not log.times:
-        raise EngineError(
+        raise EventLogError(
             f"{name} has no events with lifecycle:transition 'complete' "
             f"({log.skipped_events} other events in {log.traces} traces)"
         )
@@ -744,7 +744,7 @@ def import_xes(
     """
     started = time.perf_counter()
     if not _PROCESS_ID.match(process_id):
-        raise EngineError(
+        raise EventLogError(
             f"'{process_id}' is not a valid process id (lowercase letters, digits and '_', "
             "starting with a letter, 2 to 63 characters)"
         )
@@ -753,7 +753,7 @@ def import_xes(
     except DefinitionNotFound:
         pass
     else:
-        raise EngineError(f"process '{process_id}' already exists; import the log under a new process id")
+        raise EventLogError(f"process '{process_id}' already exists; import the log under a new process id")
     source = Path(path)
     log = read_log(source)
     plan = _plan(log)
@@ -963,7 +963,7 @@ class _Writer:
         self.version = version
         self.actor = actor[:128]
         # The generated definition has the default calendar (NRW); share the loader's instance and its year cache.
-        self.calendar = shared_calendar("NW", ())
+        self.calendar = calendar_for("NW", ())
         self.expected = [Duration(d, DurationUnit.CALENDAR_DAYS) for d in plan.expected_days]
         self.actors = [r[:128] for r in log.resources]
         self.ref = f"{process_id}@{version}"
