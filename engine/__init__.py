@@ -37,6 +37,7 @@ from engine.errors import (
     Reason,
     StoreError,
 )
+from engine.history import ReplayedCase, rebuild_visits, replay
 from engine.registry import Deployment
 from engine.taxonomy import Taxonomy, load_taxonomy
 
@@ -70,6 +71,7 @@ __all__ = [
     "InvalidCaseData",
     "ProcessDefinition",
     "Reason",
+    "ReplayedCase",
     "StepVisit",
     "StoreError",
     "SystemClock",
@@ -80,4 +82,6 @@ __all__ = [
     "load_definition",
     "load_taxonomy",
     "parse_duration",
+    "rebuild_visits",
+    "replay",
 ]

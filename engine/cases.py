@@ -896,8 +896,12 @@ class Engine:
                 waiting_on=new_step.waiting_on,
                 step_entered_at=now,
             )
+            # The event says which visit began (a self-loop is a new visit) and, at a final
+            # step, how the case ended, so the history alone rebuilds case and visits.
+            event_detail["visit_id"] = visit_id
             if new_step.final:
                 values.update(status=COMPLETED, outcome=new_step.outcome, closed_at=now)
+                event_detail.update(status=COMPLETED, outcome=new_step.outcome)
         if action.handoff is not None:
             event_detail["handoff"] = {
                 "from": action.handoff.from_agency,
@@ -922,7 +926,7 @@ class Engine:
                 "case_id": child_id,
                 "process": child_compiled.definition.ref,
             }
-        changes = {k: [old_data.get(k), v] for k, v in merged.items() if old_data.get(k) != v}
+        changes = {k: [old_data.get(k), v] for k, v in merged.items() if k not in old_data or old_data[k] != v}
         self._record(
             conn,
             case,

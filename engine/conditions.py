@@ -73,7 +73,8 @@ def value_type_problem(field_type: str, enum_values: tuple[str, ...], op: str, v
         if problem:
             return problem
     if op in _ORDERED and field_type in ("boolean", "enum", "string", "text"):
-        return f"a {field_type} field cannot be compared by size ('{op}')"
+        article = "an" if field_type[0] in "aeiou" else "a"
+        return f"{article} {field_type} field cannot be compared by size ('{op}')"
     return None
 
 

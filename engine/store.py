@@ -105,6 +105,9 @@ class CaseRecord(SQLModel, table=True):
     step_entered_at: datetime | None = _dt(default=None)
     parent_id: int | None = Field(default=None, index=True)
     child_name: str | None = Field(default=None, max_length=64)
+    # The team of the user who opened the case (children inherit the parent's); caseworkers see
+    # only their team's cases. Added by migration 0003; the engine's own statements never touch it.
+    team: str | None = Field(default=None, max_length=64, index=True)
 
 
 class CaseEventRecord(SQLModel, table=True):
@@ -219,6 +222,65 @@ class TimerRecord(SQLModel, table=True):
     cancelled_at: datetime | None = _dt(default=None)
 
 
+class UserRecord(SQLModel, table=True):
+    """A local account of the API: an argon2id password hash, one role, an optional team."""
+
+    __tablename__ = "kf_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, unique=True)
+    password_hash: str = Field(sa_type=sa.Text)
+    role: str = Field(max_length=16)
+    team: str | None = Field(default=None, max_length=64)
+    disabled: bool = False
+    created_at: datetime = _dt()
+
+
+class TokenRecord(SQLModel, table=True):
+    """A short-lived bearer token; only its SHA-256 is stored, never the token itself."""
+
+    __tablename__ = "kf_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(index=True)
+    issued_at: datetime = _dt()
+    expires_at: datetime = _dt()
+
+
+class AccessRecord(SQLModel, table=True):
+    """One read or change of a case's data (data-protection access log): who, when, which fields, why."""
+
+    __tablename__ = "kf_access"
+    __table_args__ = (sa.Index("ix_access_case_at", "case_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _dt()
+    actor: str = Field(max_length=128)
+    role: str | None = Field(default=None, max_length=16)
+    case_id: int
+    access: str = Field(max_length=16)  # read | change | anonymise
+    fields: list[str] = Field(default_factory=list, sa_type=JSONType)
+    route: str = Field(max_length=200)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first response to a request with an ``Idempotency-Key``, per user and route."""
+
+    __tablename__ = "kf_idempotency"
+    __table_args__ = (sa.UniqueConstraint("actor", "route", "key", name="uq_idempotency_actor_route_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str = Field(max_length=128)
+    route: str = Field(max_length=200)
+    key: str = Field(max_length=200)
+    request_hash: str = Field(max_length=64)
+    case_id: int | None = Field(default=None, index=True)
+    status: int
+    body: dict[str, Any] = _json()
+    created_at: datetime = _dt()
+
+
 definitions_t = DefinitionRecord.__table__  # type: ignore[attr-defined]
 cases_t = CaseRecord.__table__  # type: ignore[attr-defined]
 events_t = CaseEventRecord.__table__  # type: ignore[attr-defined]
@@ -226,6 +288,10 @@ visits_t = StepVisitRecord.__table__  # type: ignore[attr-defined]
 consents_t = ConsentRecord.__table__  # type: ignore[attr-defined]
 timers_t = TimerRecord.__table__  # type: ignore[attr-defined]
 findings_t = FindingRecord.__table__  # type: ignore[attr-defined]
+users_t = UserRecord.__table__  # type: ignore[attr-defined]
+tokens_t = TokenRecord.__table__  # type: ignore[attr-defined]
+access_t = AccessRecord.__table__  # type: ignore[attr-defined]
+idempotency_t = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 metadata = SQLModel.metadata
 
 
@@ -683,13 +749,17 @@ def cancel_timers(conn: sa.Connection, visit_id: int, at: datetime) -> None:
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "AccessRecord",
     "CaseEventRecord",
     "CaseRecord",
     "ConsentRecord",
     "DefinitionRecord",
     "FindingRecord",
+    "IdempotencyRecord",
     "StepVisitRecord",
     "Store",
     "TimerRecord",
+    "TokenRecord",
+    "UserRecord",
     "create_db_engine",
 ]

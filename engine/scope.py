@@ -1,0 +1,117 @@
+"""Statements that ride in the engine's own transaction, and the team a case belongs to.
+
+An HTTP request changes a case through one :class:`engine.Engine` operation, which is one
+database transaction. Some writes of the API layer must commit or roll back *with* that
+change, never apart from it: the access-log row of the change, the stored first response
+of an idempotent request, and the team of a newly opened case. :func:`request_scope`
+opens a scope (a context variable, so it is private to the request's thread or task);
+while it is active, :class:`ScopedStore` runs the scope's ``before_commit`` hooks on the
+operation's own connection just before it commits, and :class:`ScopedEngine` stamps every
+case it opens with the scope's team (child cases inherit their parent's team).
+
+Nothing here knows HTTP. ``engine/cases.py`` offers no extension point for this yet, so
+:class:`ScopedEngine` overrides its ``_open``; a public hook there would be cleaner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.cases import Engine
+from engine.machine import CompiledProcess
+from engine.store import Store, cases_t
+
+Hook = Callable[[sa.Connection], None]
+
+
+@dataclass
+class Scope:
+    """What one request adds to the engine's transaction.
+
+    Attributes:
+        team: The team of the acting user; cases opened in the scope belong to it.
+        before_commit: Run in order on the operation's connection, inside its transaction.
+        opened: Ids of the cases opened in the scope's transaction (parents before children).
+    """
+
+    team: str | None = None
+    before_commit: list[Hook] = field(default_factory=list)
+    opened: list[int] = field(default_factory=list)
+    _active: bool = False
+
+
+_current: ContextVar[Scope | None] = ContextVar("kimflow_scope", default=None)
+
+
+@contextlib.contextmanager
+def request_scope(team: str | None = None) -> Iterator[Scope]:
+    """Open a scope for the engine operations run inside the ``with`` block."""
+    scope = Scope(team=team)
+    token = _current.set(scope)
+    try:
+        yield scope
+    finally:
+        _current.reset(token)
+
+
+class ScopedStore(Store):
+    """A :class:`Store` whose write transactions also run the current scope's hooks before commit."""
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        scope = _current.get()
+        if scope is None or scope._active:
+            with super().transaction() as conn:
+                yield conn
+            return
+        with super().transaction() as conn:
+            scope._active = True
+            try:
+                yield conn
+                for hook in scope.before_commit:
+                    hook(conn)
+            finally:
+                scope._active = False
+
+
+class ScopedEngine(Engine):
+    """The engine on a :class:`ScopedStore`, stamping opened cases with the scope's team.
+
+    Args:
+        database_url: SQLAlchemy URL.
+        **kwargs: As for :class:`engine.Engine` (``clock``, ``taxonomy``, ``durable``).
+    """
+
+    def __init__(self, database_url: str | None = None, *, store: Store | None = None, **kwargs: Any) -> None:
+        store = store or ScopedStore(database_url, durable=kwargs.get("durable", True))
+        super().__init__(database_url, store=store, **kwargs)
+
+    def _open(self, conn: sa.Connection, compiled: CompiledProcess, **kwargs: Any) -> int:
+        case_id = super()._open(conn, compiled, **kwargs)
+        scope = _current.get()
+        parent_id = kwargs.get("parent_id")
+        if parent_id is not None:
+            team = conn.execute(sa.select(cases_t.c.team).where(cases_t.c.id == parent_id)).scalar()
+        else:
+            team = scope.team if scope is not None else None
+        if team is not None:
+            conn.execute(sa.update(cases_t).where(cases_t.c.id == case_id).values(team=team))
+        if scope is not None:
+            scope.opened.append(case_id)
+        return case_id
+
+
+def case_team(store: Store, case_id: int) -> tuple[bool, str | None]:
+    """Whether the case exists, and its team."""
+    with store.read() as conn:
+        row = conn.execute(sa.select(cases_t.c.team).where(cases_t.c.id == case_id)).first()
+    return (row is not None, row.team if row is not None else None)
+
+
+__all__ = ["Scope", "ScopedEngine", "ScopedStore", "case_team", "request_scope"]
