@@ -141,11 +141,14 @@ def parse_source(text: str | bytes, file: str) -> ParsedSource:
         line, column = _pos(mark) if mark else (1, 1)
         message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         hint = None
+        code = "yaml-syntax"
         if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
             hint = "indent with spaces; YAML does not allow tabs"
-        raise DefinitionError(
-            [*builder.problems, Diagnostic(file, line, column, "yaml-syntax", message, hint=hint)]
-        ) from None
+        if "maximum nesting depth" in message:
+            # Newer libyaml (PyYAML >= 6.0.4) refuses deep flow nesting while scanning ahead,
+            # before our own depth limit is reached: the same problem, so the same code.
+            code, message = "too-deep", f"nesting too deep ({message.splitlines()[-1]})"
+        raise DefinitionError([*builder.problems, Diagnostic(file, line, column, code, message, hint=hint)]) from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - text.rfind("\n", 0, exc.position)
