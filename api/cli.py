@@ -49,6 +49,8 @@ from engine import (
     StoreError,
     check_files,
 )
+from engine.accounts import ROLES, Accounts, InvalidAccount, InvalidCredentials, UserExists, UserNotFound
+from engine.anonymise import anonymise_case
 from engine.definition import CATEGORY_LABELS, FieldDef, definition_files
 from engine.simulation import SimulationSummary, simulate
 
@@ -149,6 +151,8 @@ report_app = typer.Typer(
     help="Berichte für Projektgruppen und Auswertungen (ohne personenbezogene Daten).", no_args_is_help=True
 )
 app.add_typer(report_app, name="report")
+user_app = typer.Typer(help="Benutzerkonten der HTTP-API verwalten.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 
 @dataclasses.dataclass
@@ -335,6 +339,14 @@ def describe_error(exc: EngineError) -> list[str]:
         return [f"Ereignisprotokoll nicht lesbar: {exc}"]
     if isinstance(exc, StoreError):
         return [f"Datenbank: {exc}"]
+    if isinstance(exc, InvalidAccount):
+        return ["Benutzerkonto ungültig – " + "; ".join(f"{k}: {v}" for k, v in sorted(exc.problems.items()))]
+    if isinstance(exc, UserExists):
+        return [f"Benutzer '{exc.name}' gibt es schon"]
+    if isinstance(exc, UserNotFound):
+        return [f"Benutzer '{exc.name}' gibt es nicht"]
+    if isinstance(exc, InvalidCredentials):
+        return ["Anmeldung fehlgeschlagen: Name oder Passwort falsch, Konto gesperrt oder Token abgelaufen"]
     return [str(exc)]
 
 
@@ -1022,6 +1034,91 @@ def case_cancel(
     engine = _load(ctx, case_id)[0]
     case = engine.cancel(case_id, reason=reason, actor=_state(ctx).actor, expected_version=expected_version)
     _print_case_change(case, f"Fall {case.id} storniert", fmt)
+
+
+@case_app.command("anonymise")
+def case_anonymise(
+    ctx: typer.Context,
+    case_id: Annotated[int, typer.Argument(metavar="ID", help="Fallnummer")],
+    fmt: FormatOption = OutputFormat.TEXT,
+) -> None:
+    """Personenbezogene Daten eines beendeten Falls entfernen (Schrittstatistik bleibt erhalten)."""
+    state = _state(ctx)
+    engine = state.ready_engine()
+    removed = anonymise_case(engine, case_id, actor=state.actor, route="kimflow case anonymise")
+    if fmt is OutputFormat.JSON:
+        _print_json({"case_id": case_id, "removed_fields": removed})
+    else:
+        typer.echo(f"Fall {case_id} anonymisiert ({_count(len(removed), 'Feld', 'Felder')} entfernt)")
+
+
+# --------------------------------------------------------------------------- users and the HTTP server
+
+
+def _accounts(ctx: typer.Context) -> Accounts:
+    engine = _state(ctx).ready_engine()
+    return Accounts(engine.store, engine.clock)
+
+
+@user_app.command("add")
+def user_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Benutzername")],
+    role: Annotated[str, typer.Option("--role", help=f"Rolle: {', '.join(ROLES)}")],
+    team: Annotated[
+        str | None, typer.Option("--team", help="Team (Fallbearbeitung sieht nur Fälle ihres Teams)")
+    ] = None,
+) -> None:
+    """Ein Benutzerkonto anlegen; das Passwort wird von der Standardeingabe gelesen."""
+    import sys
+
+    # Never a command-line argument: it would stand in the shell history and the process list.
+    password = getpass.getpass("Passwort: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    user = _accounts(ctx).add_user(name, password, role=role, team=team)
+    typer.echo(f"Benutzer {user.name} angelegt (Rolle {user.role}{', Team ' + user.team if user.team else ''})")
+
+
+@user_app.command("list")
+def user_list(ctx: typer.Context, fmt: FormatOption = OutputFormat.TEXT) -> None:
+    """Benutzerkonten auflisten."""
+    users = _accounts(ctx).list_users()
+    if fmt is OutputFormat.JSON:
+        _print_json([dataclasses.asdict(u) for u in users])
+        return
+    if not users:
+        typer.echo("Keine Benutzer (kimflow user add NAME --role ROLLE)")
+        return
+    rows = [["Name", "Rolle", "Team", "Status"]]
+    rows += [[u.name, u.role, u.team or "–", "gesperrt" if u.disabled else "aktiv"] for u in users]
+    for line in _table(rows):
+        typer.echo(line)
+
+
+@user_app.command("disable")
+def user_disable(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME", help="Benutzername")]) -> None:
+    """Ein Benutzerkonto sperren; seine Tokens gelten sofort nicht mehr."""
+    user = _accounts(ctx).disable_user(name)
+    typer.echo(f"Benutzer {user.name} gesperrt")
+
+
+@app.command("serve")
+def serve_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Adresse")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Anzahl Prozesse (mehrere nur mit PostgreSQL)")] = 1,
+) -> None:
+    """Die HTTP-API mit uvicorn starten (Einstellungen aus KIMFLOW_*-Variablen)."""
+    import os
+
+    import uvicorn
+
+    state = _state(ctx)
+    state.ready_engine()  # refuse to start on a database that is not set up
+    state.close()
+    # The workers are separate processes that build their settings from the environment.
+    os.environ["KIMFLOW_DATABASE_URL"] = state.database
+    uvicorn.run("api.app:app_from_environment", factory=True, host=host, port=port, workers=workers)
 
 
 # --------------------------------------------------------------------------- simulate

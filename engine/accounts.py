@@ -31,8 +31,9 @@ ROLES = (CASEWORKER, COORDINATOR, PROJECTGROUP, ADMIN)
 
 _hasher = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) defaults
 # Verified against when the user does not exist, so that a wrong name costs as long as a
-# wrong password and response times do not reveal which names exist.
-_DUMMY_HASH = _hasher.hash("kimflow-no-such-user")
+# wrong password and response times do not reveal which names exist (a fixed hash of a fixed
+# text with the default parameters, so importing this module computes nothing).
+_DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$YWJjZGVmZ2hpamtsbW5vcA$stuciw9WuOkCjUnuh66/usbahD4M4F/2l+to+g0Pcok"
 
 
 class AccountError(EngineError):
@@ -100,11 +101,14 @@ class Accounts:
     Args:
         store: Where accounts live (the engine's store).
         clock: Source of "now" for creation times and token expiry.
+        hasher: The argon2id parameters (tests pass cheap ones; hashes record their own parameters,
+            so verifying works whatever the hasher's settings).
     """
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, *, hasher: PasswordHasher | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.hasher = hasher or _hasher
 
     def add_user(self, name: str, password: str, *, role: str, team: str | None = None) -> User:
         """Create a user.
@@ -132,7 +136,7 @@ class Accounts:
             user_id = conn.execute(
                 sa.insert(users_t).values(
                     name=name,
-                    password_hash=_hasher.hash(password),
+                    password_hash=self.hasher.hash(password),
                     role=role,
                     team=team,
                     disabled=False,
@@ -181,7 +185,7 @@ class Accounts:
         with self.store.read() as conn:
             row = conn.execute(sa.select(*_USER_COLUMNS, users_t.c.password_hash).where(users_t.c.name == name)).first()
         try:
-            _hasher.verify(row.password_hash if row is not None else _DUMMY_HASH, password)
+            self.hasher.verify(row.password_hash if row is not None else _DUMMY_HASH, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             raise InvalidCredentials() from None
         if row is None or row.disabled:
