@@ -447,8 +447,12 @@ class Engine:
             if not 5 <= len(clean) <= 500:
                 problems["text"] = "a finding needs a text of 5 to 500 characters"
             # Findings go to working groups: refuse texts that quote this case's own data.
+            definition = self._compiled(case.process_id, case.process_version, conn).definition
+            free_text = {n for n, f in definition.fields.items() if f.type in ("string", "text")}
             quoted = [
-                k for k, v in case.data.items() if isinstance(v, str) and len(v) >= 3 and v.lower() in clean.lower()
+                k
+                for k, v in case.data.items()
+                if k in free_text and isinstance(v, str) and len(v) >= 3 and v.lower() in clean.lower()
             ]
             if quoted:
                 problems["text"] = (
@@ -784,13 +788,15 @@ class Engine:
 
     def _clock_stopped(self, conn: sa.Connection, case: Case, *, paused: bool, waiting_on: str | None) -> bool:
         """The one rule for the deadline clock: it stands still while the case is paused, or while it
-        waits on the client in a step whose definition says that such waiting stops the clock."""
+        has been marked as waiting on the client in a step whose definition says that such waiting
+        stops the clock. A step that waits on the client by design keeps its clock running: its
+        deadline is the client's, and a caseworker should see when the client is late."""
         if paused:
             return True
         if waiting_on != CLIENT:
             return False
         step = self._compiled(case.process_id, case.process_version, conn).definition.steps[case.step]
-        return step.client_wait_stops_clock
+        return step.client_wait_stops_clock and step.waiting_on != CLIENT
 
     def _retime(
         self,

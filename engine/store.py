@@ -548,6 +548,7 @@ _VISIT_INSERT = (
     "due_at",
     "warn_at",
     "paused_seconds",
+    "handoff_from",
 )
 _STATEMENTS: dict[str, tuple[Any, Sequence[str] | None]] = {
     "select_case": (_select_case.where(cases_t.c.id == sa.bindparam("b_id")), None),

@@ -1151,11 +1151,6 @@ def test_a_kita_need_notified_after_the_seven_month_reminder_ends_with_a_place(d
     desk.assert_history_replays(case)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/cases.py Engine._clock_stopped treats a step whose own waiting_on is KLIENT (with "
-    "client_wait_stops_clock) as already stopped, so pause/resume there never moves the deadline",
-)
 def test_pausing_a_case_in_a_step_that_waits_on_the_client_moves_its_deadline(
     engine: Engine, engine_factory: Callable[..., Engine], clock: FixedClock
 ) -> None:
