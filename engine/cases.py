@@ -652,7 +652,7 @@ class Engine:
                     )
                 )
         if not compiled.condition_holds(case.step, action.name, dict(data)):
-            reasons.append(compiled.condition_reason(case.step, action.name))
+            reasons.append(compiled.condition_reason(case.step, action.name, dict(data)))
         return tuple(reasons)
 
     def _open(

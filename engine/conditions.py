@@ -21,7 +21,7 @@ _ORDERED = ("less_than", "at_most", "greater_than", "at_least")
 _WORDS_DE = {
     "equals": "ist",
     "not_equals": "ist nicht",
-    "in": "ist eins von",
+    "in": "ist",
     "less_than": "ist kleiner als",
     "at_most": "ist höchstens",
     "greater_than": "ist größer als",
@@ -30,7 +30,7 @@ _WORDS_DE = {
 _WORDS_EN = {
     "equals": "is",
     "not_equals": "is not",
-    "in": "is one of",
+    "in": "is",
     "less_than": "is less than",
     "at_most": "is at most",
     "greater_than": "is greater than",
@@ -139,16 +139,42 @@ def compile_condition(condition: Mapping[str, Any]) -> Predicate:
     return ordered
 
 
-def describe(condition: Mapping[str, Any], labels: Mapping[str, str], *, english: bool = False) -> str:
-    """Render a condition as text for people, using the fields' labels."""
+def describe(
+    condition: Mapping[str, Any],
+    labels: Mapping[str, str],
+    *,
+    english: bool = False,
+    values: Mapping[str, Mapping[str, str]] | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> str:
+    """Render a condition as text for people, using the fields' labels.
+
+    Args:
+        condition: The condition data.
+        labels: Field labels by field name.
+        english: English words instead of German ones.
+        values: Labels of enum values by field name, shown instead of the raw keys.
+        data: If given, only the parts of an ``all`` that fail for this data are shown,
+            so a person reads what is missing rather than the whole rule.
+    """
     if "all" in condition:
+        parts = list(condition["all"])
+        if data is not None:
+            failing = [c for c in parts if not compile_condition(c)(data)]
+            parts = failing or parts
         glue = " and " if english else " und "
-        return glue.join(describe(c, labels, english=english) for c in condition["all"])
+        return glue.join(describe(c, labels, english=english, values=values, data=data) for c in parts)
     if "any" in condition:
         glue = " or " if english else " oder "
-        return "(" + glue.join(describe(c, labels, english=english) for c in condition["any"]) + ")"
+        inner = glue.join(describe(c, labels, english=english, values=values) for c in condition["any"])
+        return f"({inner})" if len(condition["any"]) > 1 else inner
     if "not" in condition:
-        return ("not " if english else "nicht ") + "(" + describe(condition["not"], labels, english=english) + ")"
+        return (
+            ("not " if english else "nicht ")
+            + "("
+            + describe(condition["not"], labels, english=english, values=values)
+            + ")"
+        )
     name = condition["field"]
     label = labels.get(name, name)
     op, value = comparison_of(condition) or ("is_set", True)
@@ -157,13 +183,25 @@ def describe(condition: Mapping[str, Any], labels: Mapping[str, str], *, english
             return f"{label} is {'filled in' if value else 'empty'}"
         return f"{label} ist {'ausgefüllt' if value else 'leer'}"
     words = _WORDS_EN if english else _WORDS_DE
-    shown = ", ".join(_show(v, english) for v in value) if op == "in" else _show(value, english)
+    names = (values or {}).get(name, {})
+    if op == "in":
+        shown = (" or " if english else " oder ").join(_show(v, english, names) for v in value)
+    else:
+        shown = _show(value, english, names)
     return f"{label} {words[op]} {shown}"
 
 
-def _show(value: Any, english: bool) -> str:
+def _show(value: Any, english: bool, names: Mapping[str, str] | None = None) -> str:
     if isinstance(value, bool):
         return ("yes" if value else "no") if english else ("ja" if value else "nein")
+    if names and value in names:
+        return f"„{names[value]}“" if not english else f'"{names[value]}"'
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            return value
+        return day.isoformat() if english else day.strftime("%d.%m.%Y")
     return str(value)
 
 

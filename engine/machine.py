@@ -73,17 +73,18 @@ class CompiledProcess:
             allowed = tuple(self.definition.steps[case.step].actions)
             raise ActionNotAllowed(case.id, action, case.step, allowed) from exc
         if not moved:
-            raise ActionUnavailable(case.id, action, (self.condition_reason(case.step, action),))
+            raise ActionUnavailable(case.id, action, (self.condition_reason(case.step, action, case.data),))
         return case.step
 
-    def condition_reason(self, step: str, action: str) -> Reason:
-        """The reason to show when the condition of ``action`` in ``step`` does not hold."""
+    def condition_reason(self, step: str, action: str, data: dict[str, Any] | None = None) -> Reason:
+        """The reason to show when the condition of ``action`` in ``step`` does not hold for ``data``."""
         definition = self.definition
-        when = definition.steps[step].actions[action].when
+        when = definition.steps[step].actions[action].when or {}
         labels = {name: f.label for name, f in definition.fields.items()}
         labels_en = {name: f.label_en or f.label for name, f in definition.fields.items()}
-        text = conditions.describe(when or {}, labels)
-        text_en = conditions.describe(when or {}, labels_en, english=True)
+        values = {name: f.values for name, f in definition.fields.items() if f.values}
+        text = conditions.describe(when, labels, values=values, data=data)
+        text_en = conditions.describe(when, labels_en, english=True, values=values, data=data)
         return Reason("condition", f"Bedingung nicht erfüllt: {text}", f"condition not met: {text_en}")
 
     def diagram(self) -> str:

@@ -164,8 +164,8 @@ def test_values_that_do_not_fit_the_field_type(field_type: str, op: str, value: 
         ({"field": "path", "not_equals": "p25a"}, "Zielpfad ist nicht p25a", "Target path is not p25a"),
         (
             {"field": "path", "in": ["p25a", "p25b"]},
-            "Zielpfad ist eins von p25a, p25b",
-            "Target path is one of p25a, p25b",
+            "Zielpfad ist p25a oder p25b",
+            "Target path is p25a or p25b",
         ),
         ({"field": "urgent", "is_set": True}, "Dringend ist ausgefüllt", "Urgent is filled in"),
         ({"field": "urgent", "is_set": False}, "Dringend ist leer", "Urgent is empty"),
@@ -195,4 +195,17 @@ def test_describe_shows_booleans_as_ja_nein_in_german() -> None:
 
 def test_describe_shows_booleans_as_yes_no_in_english() -> None:
     assert describe({"field": "urgent", "equals": True}, LABELS_EN, english=True) == "Urgent is yes"
-    assert describe({"field": "urgent", "in": [True, False]}, LABELS_EN, english=True) == "Urgent is one of yes, no"
+    assert describe({"field": "urgent", "in": [True, False]}, LABELS_EN, english=True) == "Urgent is yes or no"
+
+
+def test_describe_names_enum_values_and_german_dates() -> None:
+    condition = {"all": [{"field": "target", "equals": "p25b"}, {"field": "expires", "at_most": "2025-12-31"}]}
+    labels = {"target": "Zielpfad", "expires": "Ablauf"}
+    values = {"target": {"p25a": "§ 25a", "p25b": "§ 25b"}}
+    assert describe(condition, labels, values=values) == "Zielpfad ist „§ 25b“ und Ablauf ist höchstens 31.12.2025"
+
+
+def test_describe_with_data_shows_only_the_failing_parts() -> None:
+    condition = {"all": [{"field": "target", "equals": "p25b"}, {"field": "age", "less_than": 27}]}
+    labels = {"target": "Zielpfad", "age": "Alter"}
+    assert describe(condition, labels, data={"target": "p25b", "age": 30}) == "Alter ist kleiner als 27"
