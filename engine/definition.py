@@ -359,7 +359,7 @@ def check_references(
             available[d.id] = d
     problems: list[Diagnostic] = []
     for d in definitions:
-        located = _relocator(d)
+        located = _relocator(d)  # parses the file again only when a problem must be located
         for step in d.steps.values():
             for action in step.actions.values():
                 child = action.start_child
@@ -401,11 +401,13 @@ def check_references(
 
 
 def _relocator(definition: ProcessDefinition):  # type: ignore[no-untyped-def]
-    """Re-parse a valid definition to locate cross-file problems precisely."""
-    parsed = parse_source(definition.source_text, definition.file)
+    """Re-parse a valid definition (lazily) to locate cross-file problems precisely."""
+    parsed: list[ParsedSource] = []
 
     def located(path: tuple, code: str, message: str, hint: str | None = None) -> Diagnostic:
-        return parsed.diagnostic(path, code, message, hint=hint)
+        if not parsed:
+            parsed.append(parse_source(definition.source_text, definition.file))
+        return parsed[0].diagnostic(path, code, message, hint=hint)
 
     return located
 
