@@ -1200,9 +1200,10 @@ def _summary_lines(summary: SimulationSummary, cases: int, months: int, elapsed:
 
 def _register_extensions() -> None:
     """Commands that live beside this module, one concern each."""
-    from api import cli_xes
+    from api import cli_reports, cli_xes
 
     cli_xes.register(app, report_app, lambda ctx: _state(ctx).ready_engine())
+    cli_reports.register(app, lambda ctx: _state(ctx).ready_engine(), report_app=report_app)
 
 
 _register_extensions()

@@ -11,6 +11,7 @@ from engine.calendar import Calendar
 from engine.case import ActionOption, Case, CaseEvent, Consent, StepVisit
 from engine.cases import SYSTEM_ACTOR, Engine, TickResult
 from engine.clock import Clock, FixedClock, SystemClock
+from engine.compare import compare_periods, compare_versions
 from engine.definition import (
     ProcessDefinition,
     check_definition,
@@ -39,10 +40,11 @@ from engine.errors import (
 )
 from engine.history import ReplayedCase, rebuild_visits, replay
 from engine.registry import Deployment
+from engine.reports import StallReport, stall_report
+from engine.stalls import Stall, find_stalls
 from engine.taxonomy import Taxonomy, load_taxonomy
 
 __all__ = [
-    "SYSTEM_ACTOR",
     "ActionNotAllowed",
     "ActionOption",
     "ActionUnavailable",
@@ -72,6 +74,9 @@ __all__ = [
     "ProcessDefinition",
     "Reason",
     "ReplayedCase",
+    "SYSTEM_ACTOR",
+    "Stall",
+    "StallReport",
     "StepVisit",
     "StoreError",
     "SystemClock",
@@ -79,9 +84,13 @@ __all__ = [
     "TickResult",
     "check_definition",
     "check_files",
+    "compare_periods",
+    "compare_versions",
+    "find_stalls",
     "load_definition",
     "load_taxonomy",
     "parse_duration",
     "rebuild_visits",
     "replay",
+    "stall_report",
 ]

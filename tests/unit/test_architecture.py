@@ -47,6 +47,9 @@ OWNERS: dict[str, frozenset[str]] = {
             "anonymise.py",
             "scope.py",
             "worklist.py",
+            # Stall detection and reports are SQL aggregations over the visits (ARCHITECTURE §8).
+            "stalls.py",
+            "reports.py",
             "migrations/*",
         }
     ),

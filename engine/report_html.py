@@ -1,0 +1,514 @@
+"""The stall report and the before/after comparison as one self-contained, printable HTML page.
+
+A page a project group can put on the screen in a meeting or print: inline CSS (with
+print rules), inline SVG charts (excess office days by step as bars, the monthly overrun
+share as a line), tables with captions and header scopes, the optimisation candidates
+with the rules that made them candidates. No scripts, fonts or images are loaded from
+anywhere. ``lang="de"``; English appears in parallel, marked ``lang="en"``. Every chart
+has a text alternative (``<title>``/``<desc>`` and the table with the same figures).
+
+Only the report objects are read: the page cannot contain what the report does not hold
+(no case ids, names, case data or finding texts). Every text is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from html import escape
+from zoneinfo import ZoneInfo
+
+from engine.compare import Comparison
+from engine.report_formats import VERDICTS_DE
+from engine.reports import MonthStats, StallReport, StepStats
+
+_BERLIN = ZoneInfo("Europe/Berlin")
+
+_CSS = """
+:root { --ink: #1b1b1b; --muted: #555; --accent: #1f4e79; --warn: #9c2d00; --line: #c8c8c8; --band: #f3f5f8; }
+* { box-sizing: border-box; }
+body { font: 16px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; color: var(--ink);
+       margin: 0 auto; max-width: 72rem; padding: 1.5rem; }
+h1 { font-size: 1.8rem; margin: 0 0 .25rem; } h2 { font-size: 1.35rem; margin: 2rem 0 .5rem; }
+.en { color: var(--muted); font-weight: normal; font-size: .85em; }
+.meta { color: var(--muted); margin: 0; }
+.figures { display: flex; flex-wrap: wrap; gap: 1rem; padding: 0; list-style: none; }
+.figures li { background: var(--band); border-left: 4px solid var(--accent); padding: .5rem .9rem; min-width: 11rem; }
+.figures strong { display: block; font-size: 1.5rem; }
+table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; font-size: .92rem; }
+caption { text-align: left; font-weight: 600; padding: .25rem 0; }
+th, td { border-bottom: 1px solid var(--line); padding: .35rem .5rem; vertical-align: top; }
+thead th { background: var(--band); text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tbody th { text-align: left; font-weight: 600; }
+.sup { color: var(--muted); }
+.candidates li { margin-bottom: .75rem; }
+.rules { margin: .25rem 0 0 1rem; padding: 0; }
+figure { margin: .5rem 0 1rem; }
+figcaption { color: var(--muted); font-size: .9rem; }
+svg text { font: 12px system-ui, Arial, sans-serif; fill: var(--ink); }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
+                   white-space: nowrap; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 10.5pt; }
+  @page { size: A4 landscape; margin: 12mm; }
+  section, figure, tr, li { break-inside: avoid; }
+  h2 { break-after: avoid; }
+  thead { display: table-header-group; }
+  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+}
+"""
+
+
+def _e(text: object) -> str:
+    return escape(str(text), quote=True)
+
+
+_SUPPRESSED = (
+    '<span class="sup" title="unterdrückt / suppressed">—<span class="visually-hidden"> unterdrückt</span></span>'
+)
+
+
+def _num(value: float | int | None, decimals: int = 1) -> str:
+    if value is None:
+        return _SUPPRESSED
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}".replace(",", ".")
+    return f"{value:,.{decimals}f}".replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
+
+
+def _german(value: float, decimals: int = 1) -> str:
+    """Plain German decimal text (no markup), for SVG descriptions."""
+    return f"{value:.{decimals}f}".replace(".", ",")
+
+
+def _pct(share: float | None) -> str:
+    return _num(None) if share is None else _num(share * 100, 1) + "\u00a0%"
+
+
+def _days(seconds: float | None) -> str:
+    return _num(None) if seconds is None else _num(seconds / 86_400, 1)
+
+
+def _when(instant: datetime) -> str:
+    return instant.astimezone(_BERLIN).strftime("%d.%m.%Y, %H:%M")
+
+
+def _bilingual(de: str, en: str | None) -> str:
+    if not en or en == de:
+        return _e(de)
+    return f'{_e(de)} <span class="en" lang="en">({_e(en)})</span>'
+
+
+def _page(title: str, title_en: str, body: Iterable[str]) -> str:
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="de">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{_e(title)} – kimflow</title>",
+            f"<style>{_CSS}</style>",
+            "</head>",
+            "<body>",
+            f'<header><h1>{_e(title)} <span class="en" lang="en">{_e(title_en)}</span></h1>',
+            *body,
+            '<footer><p class="meta">Erstellt mit kimflow. <span lang="en">Generated by kimflow.</span></p></footer>',
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
+
+
+def _table(caption: str, head: Sequence[str], rows: Iterable[Sequence[str]], numeric: Iterable[int]) -> str:
+    """A table whose first column heads the rows; columns in ``numeric`` are right-aligned figures."""
+    right = set(numeric)
+    out = [f"<table><caption>{caption}</caption><thead><tr>"]
+    out += [f'<th scope="col">{h}</th>' for h in head]
+    out.append("</tr></thead><tbody>")
+    for row in rows:
+        cells = [f'<th scope="row">{row[0]}</th>']
+        cells += [f'<td class="num">{c}</td>' if i in right else f"<td>{c}</td>" for i, c in enumerate(row[1:], 1)]
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def _bar_chart(steps: Sequence[StepStats], chart_id: str) -> str:
+    shown = sorted(
+        (s for s in steps if not s.suppressed and s.excess_office_days),
+        key=lambda s: -(s.excess_office_days or 0),
+    )[:15]
+    if not shown:
+        return '<p>Keine Überschreitungen im Zeitraum. <span lang="en">No overruns in the period.</span></p>'
+    label_w, bar_w, row_h = 320, 380, 26
+    width, height = label_w + bar_w + 90, row_h * len(shown) + 10
+    top = max(s.excess_office_days or 0 for s in shown)
+    desc = "; ".join(f"{s.title} ({s.process_ref}): {s.excess_office_days} Arbeitstage" for s in shown)
+    parts = [
+        f'<svg role="img" aria-labelledby="{chart_id}-t {chart_id}-d" viewBox="0 0 {width} {height}" '
+        f'width="100%" style="max-width:{width}px" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{chart_id}-t">Überschreitung in Arbeitstagen nach Schritt (Excess office days by step)</title>',
+        f'<desc id="{chart_id}-d">{_e(desc)}</desc>',
+    ]
+    for i, s in enumerate(shown):
+        y = 5 + i * row_h
+        w = max(1.0, bar_w * (s.excess_office_days or 0) / top)
+        label = s.title if len(s.title) <= 44 else s.title[:42] + "…"
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end">{_e(label)}</text>'
+            f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" fill="#1f4e79"/>'
+            f'<text x="{label_w + w + 6:.1f}" y="{y + 17}">{_num(s.excess_office_days)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _line_chart(months: Sequence[MonthStats], chart_id: str) -> str:
+    points = [(i, m) for i, m in enumerate(months)]
+    if len(points) < 2:
+        return ""
+    left, right, top, bottom = 50, 40, 15, 40
+    plot_w, plot_h = 640, 200
+    width, height = left + plot_w + right, top + plot_h + bottom
+    step = plot_w / (len(points) - 1)
+    shares = [m.overrun_share for _, m in points if m.overrun_share is not None]
+    # a round ceiling (10 % steps) above the highest share, so the axis reads 0 / half / ceiling
+    ceiling = min(1.0, max(0.1, math.ceil((max(shares) if shares else 0.1) * 1.1 * 10) / 10))
+
+    def xy(i: int, share: float) -> tuple[float, float]:
+        return left + i * step, top + plot_h * (1 - share / ceiling)
+
+    desc = "; ".join(
+        f"{m.month}: {'unterdrückt' if m.overrun_share is None else _german(m.overrun_share * 100) + ' %'}"
+        for _, m in points
+    )
+    parts = [
+        f'<svg role="img" aria-labelledby="{chart_id}-t {chart_id}-d" viewBox="0 0 {width} {height}" '
+        f'width="100%" style="max-width:{width}px" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{chart_id}-t">Überschreitungsquote je Monat (Overrun share by month)</title>',
+        f'<desc id="{chart_id}-d">{_e(desc)}</desc>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#888"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#888"/>',
+    ]
+    for frac in (0.0, 0.5, 1.0):
+        y = top + plot_h * (1 - frac)
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{ceiling * frac * 100:.0f} %</text>')
+    segment: list[str] = []
+    for i, m in points:
+        if m.overrun_share is None:  # a suppressed month breaks the line rather than inventing a value
+            if len(segment) > 1:
+                parts.append(f'<polyline fill="none" stroke="#9c2d00" stroke-width="2" points="{" ".join(segment)}"/>')
+            segment = []
+            continue
+        x, y = xy(i, m.overrun_share)
+        segment.append(f"{x:.1f},{y:.1f}")
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#9c2d00"/>')
+    if len(segment) > 1:
+        parts.append(f'<polyline fill="none" stroke="#9c2d00" stroke-width="2" points="{" ".join(segment)}"/>')
+    every = max(1, len(points) // 12)
+    for i, m in points:
+        if i % every == 0 or i == len(points) - 1:
+            x = left + i * step
+            parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 18}" text-anchor="middle">{_e(m.month)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- the stall report
+
+
+def _filters_line(report: StallReport) -> str:
+    f = report.filters
+    period = "alle Besuche"
+    if f.period_from or f.period_to:
+        start = _when(f.period_from) if f.period_from else "…"
+        end = _when(f.period_to) if f.period_to else "…"
+        period = f"eingetreten {start} bis vor {end}"
+    return (
+        f'<p class="meta">Stand {_e(_when(report.generated_at))} (Europe/Berlin) · '
+        f"Prozess: {_e(f.process_id or 'alle')} · Zeitraum: {_e(period)} · Stelle: {_e(f.agency or 'alle')} · "
+        f"Zellen unter {report.min_cell} Besuchen unterdrückt</p></header>"
+    )
+
+
+def _summary(report: StallReport) -> str:
+    shown = [s for s in report.steps if not s.suppressed]
+    # The overall share counts only steps whose overrun count is shown, so hidden counts do not dilute it.
+    with_share = [s for s in shown if s.overran is not None and s.completed]
+    completed = sum(s.completed or 0 for s in with_share)
+    overran = sum(s.overran or 0 for s in with_share)
+    items = [
+        ("Besuche", "visits", _num(sum(s.visits or 0 for s in shown))),
+        ("Abgeschlossen", "completed", _num(sum(s.completed or 0 for s in shown))),
+        ("Überschreitungsquote", "overrun share", _pct(overran / completed if completed else None)),
+        ("Jetzt über der Frist", "past deadline now", _num(sum(s.stalled_now or 0 for s in shown))),
+        ("Überschreitung (Arbeitstage)", "excess office days", _num(sum(s.excess_office_days or 0 for s in shown))),
+    ]
+    lis = "".join(
+        f'<li>{_e(de)} <span class="en" lang="en">{_e(en)}</span><strong>{v}</strong></li>' for de, en, v in items
+    )
+    return (
+        '<section aria-labelledby="h-summary"><h2 id="h-summary">Überblick <span class="en" lang="en">Summary</span>'
+        f'</h2><ul class="figures">{lis}</ul><p class="meta">Summen über die nicht unterdrückten Schritte. '
+        '<span lang="en">Totals over the steps not suppressed.</span></p></section>'
+    )
+
+
+def _candidates_section(report: StallReport) -> str:
+    out = [
+        '<section aria-labelledby="h-cand"><h2 id="h-cand">Optimierungskandidaten '
+        '<span class="en" lang="en">Optimisation candidates</span></h2>',
+        "<p>Geordnet nach der gesamten Überschreitung in Arbeitstagen. Ein Schritt ist Kandidat, wenn mindestens "
+        'eine dieser Regeln zutrifft <span class="en" lang="en">(ranked by total excess office days; a step is a '
+        "candidate if at least one of these rules holds)</span>:</p><ul>",
+        *(f"<li>{_bilingual(r.text, r.text_en)}</li>" for r in report.rules),
+        "</ul>",
+    ]
+    if not report.candidates:
+        out.append('<p>Keine Kandidaten. <span lang="en">No candidates.</span></p></section>')
+        return "".join(out)
+    out.append('<ol class="candidates">')
+    for c in report.candidates:
+        rules = "".join(f"<li>{_bilingual(r.text, r.text_en)}</li>" for r in c.rules)
+        out.append(
+            f"<li><strong>{_bilingual(c.title, c.title_en)}</strong> – {_e(c.process_id)}@{c.process_version}, "
+            f"Stelle {_e(c.agency or '–')}: {_num(c.excess_office_days)} Arbeitstage Überschreitung, "
+            f"Überschreitungsquote {_pct(c.overrun_share)}, p90 {_num(c.p90_office_days)} Arbeitstage, "
+            f"jetzt über der Frist {_num(c.stalled_now)}."
+            f'<ul class="rules" aria-label="Zutreffende Regeln">{rules}</ul></li>'
+        )
+    out.append("</ol></section>")
+    return "".join(out)
+
+
+def _steps_table(report: StallReport) -> str:
+    head = [
+        "Schritt",
+        "Prozess",
+        "Stelle",
+        "Erwartet",
+        "Besuche",
+        "Abgeschl.",
+        "Median (AT)",
+        "p90 (AT)",
+        "Median (Kalendertage)",
+        "p90 (Kalendertage)",
+        "Überschr.-quote",
+        "Jetzt über Frist",
+        "Überschreitung (AT)",
+        "Häufigste Gründe",
+    ]
+    rows = []
+    for s in report.steps:
+        reasons = ", ".join(f'<abbr title="{_e(r.label)}">{_e(r.code)}</abbr> ({_num(r.count)})' for r in s.top_reasons)
+        title = _bilingual(s.title, s.title_en)
+        if s.suppressed:
+            title += f' <span class="sup">(unterdrückt: unter {report.min_cell} Besuchen)</span>'
+        rows.append(
+            [
+                title,
+                _e(f"{s.process_id}@{s.process_version}"),
+                _e(s.agency or "–"),
+                _e(s.expected or "–"),
+                _num(s.visits),
+                _num(s.completed),
+                _num(s.median_office_days),
+                _num(s.p90_office_days),
+                _days(s.median_seconds),
+                _days(s.p90_seconds),
+                _pct(s.overrun_share),
+                _num(s.stalled_now),
+                _num(s.excess_office_days),
+                reasons or "–",
+            ]
+        )
+    caption = (
+        'Schritte: Besuche und Verweildauer (AT = Arbeitstage) <span class="en" lang="en">Steps: visits and dwell '
+        "(AT = office days)</span>"
+    )
+    if not rows:
+        return ""
+    return (
+        '<section aria-labelledby="h-steps"><h2 id="h-steps">Schritte <span class="en" lang="en">Steps</span></h2>'
+        + _table(caption, head, rows, numeric=range(4, 13))
+        + "</section>"
+    )
+
+
+def _handoffs_table(report: StallReport) -> str:
+    if not report.handoffs:
+        return ""
+    head = [
+        "Übergabe",
+        "Besuche",
+        "Abgeschl.",
+        "Median (AT)",
+        "p90 (AT)",
+        "Median (Kalendertage)",
+        "p90 (Kalendertage)",
+    ]
+    rows = [
+        [
+            _e(f"{h.from_agency} → {h.to_agency or '–'}"),
+            _num(h.visits),
+            _num(h.completed),
+            _num(h.median_office_days),
+            _num(h.p90_office_days),
+            _days(h.median_seconds),
+            _days(h.p90_seconds),
+        ]
+        for h in report.handoffs
+    ]
+    caption = (
+        'Übergaben: Wartezeit bei der übernehmenden Stelle <span class="en" lang="en">Handoffs: time the receiving '
+        "agency took</span>"
+    )
+    return (
+        '<section aria-labelledby="h-hand"><h2 id="h-hand">Übergaben <span class="en" lang="en">Handoffs</span></h2>'
+        + _table(caption, head, rows, numeric=range(1, 7))
+        + "</section>"
+    )
+
+
+def _trend_section(report: StallReport) -> str:
+    if not report.trend:
+        return ""
+    head = ["Monat", "Abgeschlossen", "Überschritten", "Überschr.-quote", "Überschreitung (AT)"]
+    rows = [
+        [_e(m.month), _num(m.completed), _num(m.overran), _pct(m.overrun_share), _num(m.excess_office_days)]
+        for m in report.trend
+    ]
+    chart = _line_chart(report.trend, "chart-trend")
+    figure = (
+        f"<figure>{chart}<figcaption>Überschreitungsquote der abgeschlossenen Besuche je Monat des Verlassens "
+        '(Europe/Berlin); die Tabelle enthält dieselben Werte. <span lang="en">Overrun share of the visits '
+        "completed in each month; the table holds the same figures.</span></figcaption></figure>"
+        if chart
+        else ""
+    )
+    caption = 'Monatlicher Verlauf <span class="en" lang="en">Monthly trend</span>'
+    return (
+        '<section aria-labelledby="h-trend"><h2 id="h-trend">Verlauf <span class="en" lang="en">Trend</span></h2>'
+        + figure
+        + _table(caption, head, rows, numeric=range(1, 5))
+        + "</section>"
+    )
+
+
+def _findings_table(report: StallReport) -> str:
+    if not report.findings:
+        return ""
+    head = ["Schritt", "Prozess", "Stelle", "Code", "Bedeutung", "Anzahl"]
+    rows = [
+        [
+            _e(f.step),
+            _e(f"{f.process_id}@{f.process_version}"),
+            _e(f.agency or "–"),
+            _e(f.code),
+            _e(f.label),
+            _num(f.count),
+        ]
+        for f in report.findings
+    ]
+    caption = (
+        'Strukturelle Befunde nach Code (nur Anzahlen) <span class="en" lang="en">Structural findings by code '
+        "(counts only)</span>"
+    )
+    return (
+        '<section aria-labelledby="h-find"><h2 id="h-find">Befunde <span class="en" lang="en">Findings</span></h2>'
+        + _table(caption, head, rows, numeric=(5,))
+        + "</section>"
+    )
+
+
+def render_html(report: StallReport) -> str:
+    """The stall report as a self-contained printable HTML page (no external resources)."""
+    bars = _bar_chart(report.steps, "chart-excess")
+    body = [
+        _filters_line(report),
+        "<main>",
+        _summary(report),
+        _candidates_section(report),
+        '<section aria-labelledby="h-excess"><h2 id="h-excess">Überschreitung nach Schritt '
+        '<span class="en" lang="en">Excess office days by step</span></h2>'
+        f"<figure>{bars}<figcaption>Summe der Arbeitstage über der Frist je Schritt (höchstens 15 Schritte; "
+        'Zahlen auch in der Tabelle „Schritte“). <span lang="en">Office days past the deadline per step (at most 15 '
+        "steps; the figures are also in the table of steps).</span></figcaption></figure></section>",
+        _trend_section(report),
+        _steps_table(report),
+        _handoffs_table(report),
+        _findings_table(report),
+        '<section aria-labelledby="h-notes"><h2 id="h-notes">Hinweise <span class="en" lang="en">Notes</span></h2><ul>',
+        *(f"<li>{_bilingual(n.text, n.text_en)}</li>" for n in report.notes),
+        "</ul></section>",
+        "</main>",
+    ]
+    return _page("Stillstandsbericht", "Stall report", body)
+
+
+# --------------------------------------------------------------------------- the comparison
+
+
+def render_comparison_html(comparison: Comparison) -> str:
+    """The before/after comparison as a self-contained printable HTML page."""
+    a, b = comparison.label_a, comparison.label_b
+    head = [
+        "Schritt",
+        f"Besuche A ({_e(a)})",
+        "Median A (AT)",
+        "Überschr.-quote A",
+        f"Besuche B ({_e(b)})",
+        "Median B (AT)",
+        "Überschr.-quote B",
+        "Differenz B − A (AT)",
+        "95-%-Intervall",
+        "Ergebnis",
+    ]
+    rows = []
+    for s in comparison.steps:
+        interval = f"{_num(s.interval[0])} bis {_num(s.interval[1])}" if s.interval is not None else _num(None)
+        verdict = _e(VERDICTS_DE.get(s.verdict or "", "–"))
+        if s.warnings:
+            verdict += "<br>" + "<br>".join(
+                f'<span class="sup">{_bilingual(w.text, w.text_en)}</span>' for w in s.warnings
+            )
+        rows.append(
+            [
+                _bilingual(s.title, s.title_en),
+                _num(s.a.visits),
+                _num(s.a.median_office_days),
+                _pct(s.a.overrun_share),
+                _num(s.b.visits),
+                _num(s.b.median_office_days),
+                _pct(s.b.overrun_share),
+                _num(s.median_difference),
+                interval,
+                verdict,
+            ]
+        )
+    caption = (
+        f"{_e(comparison.process_id)}: A = {_e(a)}, B = {_e(b)}; Bootstrap mit {comparison.resamples} "
+        f'Wiederholungen (Startwert {comparison.seed}) <span class="en" lang="en">bootstrap with '
+        f"{comparison.resamples} resamples</span>"
+    )
+    table = _table(caption, head, rows, numeric=range(1, 9))
+    body = [
+        f'<p class="meta">Vergleich {_e(comparison.kind)}: Mediane der Verweildauer in Arbeitstagen (AT), '
+        f"Zellen unter {comparison.min_cell} Besuchen unterdrückt, Warnung unter {comparison.min_sample} "
+        "abgeschlossenen Besuchen je Seite.</p></header>",
+        "<main>",
+        '<section aria-labelledby="h-cmp"><h2 id="h-cmp">Schritte <span class="en" lang="en">Steps</span></h2>',
+        table,
+        "</section></main>",
+    ]
+    return _page("Vorher-nachher-Vergleich", "Before/after comparison", body)
+
+
+__all__ = ["render_comparison_html", "render_html"]
