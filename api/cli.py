@@ -1198,6 +1198,30 @@ def _summary_lines(summary: SimulationSummary, cases: int, months: int, elapsed:
     return lines
 
 
+@report_app.command("case")
+def report_case(
+    ctx: typer.Context,
+    rank: Annotated[
+        int, typer.Option("--rank", min=1, help="Rang des Optimierungskandidaten (1 = größte Überschreitung)")
+    ],
+    process: Annotated[str | None, typer.Option("--process", help="Bericht nur über diesen Prozess")] = None,
+    cause: Annotated[str | None, typer.Option("--cause", help="Stockungsursache (Standard: häufigster Grund)")] = None,
+    fmt: FormatOption = OutputFormat.TEXT,
+) -> None:
+    """Einen Optimierungskandidaten als Strukturhinweis-Fall eröffnen (nur anonyme Kennzahlen)."""
+    from engine.reports import stall_report
+    from engine.structural import open_structural_case
+
+    state = _state(ctx)
+    engine = state.ready_engine()
+    report = stall_report(engine, now=engine.clock.now(), process_id=process)
+    case = open_structural_case(engine, report, rank, actor=state.actor, cause=cause)
+    candidate = next(c for c in report.candidates if c.rank == rank)
+    _print_case_change(
+        case, f"Fall {case.id} ({case.process_ref}) eröffnet für Kandidat {rank}: {candidate.title}", fmt
+    )
+
+
 def _register_extensions() -> None:
     """Commands that live beside this module, one concern each."""
     from api import cli_reports, cli_xes
