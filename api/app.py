@@ -5,10 +5,17 @@ Nothing connects at import time: the lifespan builds the engine (and, if
 shutdown. Routes live under ``/api/v1``; the OpenAPI document is ``/api/openapi.json``,
 the interactive docs ``/api/docs``, the health check for operations ``/api/health``.
 Run it with ``kimflow serve`` (uvicorn) or ``uvicorn --factory api.app:app_from_environment``.
+
+Unless ``tick_enabled`` is off, the lifespan also runs a background task that fires due
+timers every ``tick_interval`` seconds (``Engine.tick`` in a worker thread). Every uvicorn
+worker runs one; a timer still fires only once, because ``tick`` claims each timer in its
+own transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, serialised writes on SQLite).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,9 +29,41 @@ from api.routes import auth, cases, operations, processes, users
 from api.routes.common import problems
 from api.schemas import HealthPublic
 from api.settings import Settings
-from engine import Clock
+from engine import Clock, Engine
 from engine.accounts import Accounts
 from engine.scope import ScopedEngine
+
+# Timers one ``Engine.tick`` call fires at most; a full batch is followed by another at once.
+TICK_BATCH = 1000
+# At most this many batches per interval, so a huge backlog cannot starve shutdown for long.
+TICK_MAX_BATCHES = 100
+
+
+async def tick_forever(engine: Engine, interval: float, stop: asyncio.Event) -> None:
+    """Fire due timers every ``interval`` seconds until ``stop`` is set; a failing tick is logged, never fatal.
+
+    The first tick runs one interval after the start. A tick runs in a worker thread (the
+    engine is synchronous). Shutdown sets ``stop`` and awaits this coroutine instead of
+    cancelling it: a cancelled task would abandon a running tick's thread, and the store
+    would be disposed of under it. So a running batch finishes, and no further one starts.
+    """
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        if stop.is_set():
+            return
+        fired = skipped = 0
+        try:
+            for _ in range(TICK_MAX_BATCHES):
+                result = await run_in_threadpool(engine.tick, limit=TICK_BATCH)
+                fired, skipped = fired + result.fired, skipped + result.skipped
+                if result.fired + result.skipped < TICK_BATCH or stop.is_set():
+                    break
+        except Exception:  # a database hiccup must not end the ticker; the next interval tries again
+            errors.logger.exception("background tick failed; next attempt in %s s", interval)
+            continue
+        if fired or skipped:
+            errors.logger.info("background tick: %d timer(s) fired, %d skipped", fired, skipped)
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -41,9 +80,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             await run_in_threadpool(engine.upgrade_schema)
         app.state.engine = engine
         app.state.accounts = Accounts(engine.store, engine.clock)
+        stop = asyncio.Event()
+        ticker = None
+        if settings.tick_enabled:
+            ticker = asyncio.create_task(tick_forever(engine, settings.tick_interval, stop), name="kimflow-ticker")
+        app.state.ticker = ticker
         try:
             yield
         finally:
+            stop.set()
+            if ticker is not None:
+                await ticker  # lets a running tick finish before the store goes away
             engine.store.dispose()
 
     app = FastAPI(
@@ -108,4 +155,4 @@ def app_from_environment() -> FastAPI:
     return create_app(Settings())
 
 
-__all__ = ["app_from_environment", "create_app"]
+__all__ = ["app_from_environment", "create_app", "tick_forever"]

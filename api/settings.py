@@ -25,6 +25,10 @@ class Settings(BaseSettings):
         token_lifetime_minutes: How long a bearer token is valid.
         secret_key: Server secret (at least 32 characters outside dev/test).
         auto_upgrade: Run the migrations when the app starts (dev and tests; production runs ``kimflow db upgrade``).
+        tick_enabled: Fire due timers in the background (``KIMFLOW_TICK_ENABLED=false`` switches it off,
+            e.g. in tests or when an external scheduler calls ``POST /api/v1/timers/tick``).
+        tick_interval: Seconds between two background ticks (``KIMFLOW_TICK_INTERVAL``); the first
+            tick runs one interval after start. Every worker ticks; a timer still fires only once.
     """
 
     model_config = SettingsConfigDict(env_prefix="KIMFLOW_", env_file=".env", extra="ignore")
@@ -35,6 +39,8 @@ class Settings(BaseSettings):
     token_lifetime_minutes: int = Field(default=60, ge=1, le=24 * 60)
     secret_key: str = DEFAULT_SECRET
     auto_upgrade: bool = False
+    tick_enabled: bool = True
+    tick_interval: float = Field(default=60.0, gt=0, le=24 * 60 * 60)
 
     @model_validator(mode="after")
     def _require_secret(self) -> Settings:

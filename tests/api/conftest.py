@@ -38,7 +38,7 @@ ROLE_USERS = {"caseworker": "cw_nord", "coordinator": "koordination", "projectgr
 
 @pytest.fixture
 def test_settings(database_url: str) -> Settings:
-    return Settings(environment="test", database_url=database_url, token_lifetime_minutes=30)
+    return Settings(environment="test", database_url=database_url, token_lifetime_minutes=30, tick_enabled=False)
 
 
 @pytest.fixture
