@@ -240,7 +240,9 @@ def handoff_of(event: CaseEvent) -> dict[str, Any]:
 # ====================================================================== chancen_uebergang
 
 
-def test_a_25b_transition_waits_for_the_jobcenter_child_case_and_ends_with_the_25b_permit(desk: Desk) -> None:
+def test_a_25b_transition_goes_on_once_the_jobcenter_cooperation_plan_stands_and_ends_with_the_25b_permit(
+    desk: Desk,
+) -> None:
     # A father of two, § 104c permit from 3 Nov 2025 to 2 May 2027 (a Sunday).
     case = desk.open(
         "chancen_uebergang",
@@ -266,7 +268,7 @@ def test_a_25b_transition_waits_for_the_jobcenter_child_case_and_ends_with_the_2
     assert case.due_at == utc("2026-09-10 22:00")  # 6 Monate from 03-10
     assert desk.why_not(case, "weiter_schulnachweis") == [
         "Es fehlt: Identitätsnachweis",
-        "Bedingung nicht erfüllt: Zielpfad ist 25a",
+        "Bedingung nicht erfüllt: Zielpfad ist „§ 25a AufenthG (gut integrierte Jugendliche und junge Volljährige)“",
     ]
 
     case = desk.walk(
@@ -274,8 +276,19 @@ def test_a_25b_transition_waits_for_the_jobcenter_child_case_and_ends_with_the_2
         [
             ("2026-05-04 11:00", "weiter_sprachnachweis", {"identitaet_nachweis": "pass"}, "sprachnachweis_a2"),
             ("2026-06-15 09:30", "a2_nachgewiesen", {"sprachniveau": "a2"}, "leben_in_deutschland"),
-            ("2026-07-06 14:00", "lid_nachgewiesen", {"lid_bestanden": True}, "lebensunterhalt_pruefen"),
         ],
+    )
+    # The knowledge is proven only by a passed test: the result is required, and it must be "ja".
+    assert desk.why_not(case, "lid_nachgewiesen") == [
+        "Es fehlt: Test „Leben in Deutschland“ bestanden",
+        "Bedingung nicht erfüllt: Test „Leben in Deutschland“ bestanden ist ja",
+    ]
+    desk.on("2026-07-06 14:00")
+    assert desk.refused(case, "lid_nachgewiesen", {"lid_bestanden": False}) == [
+        "Bedingung nicht erfüllt: Test „Leben in Deutschland“ bestanden ist ja"
+    ]
+    case = desk.walk(
+        case, [("2026-07-06 14:05", "lid_nachgewiesen", {"lid_bestanden": True}, "lebensunterhalt_pruefen")]
     )
     assert case.due_at == utc("2026-08-03 22:00")  # 4 Wochen from 07-06
     assert desk.visits(case, "sprachnachweis_a2")[0].due_at == utc("2026-11-04 23:00")  # 6 Monate from 05-04, winter
@@ -286,12 +299,17 @@ def test_a_25b_transition_waits_for_the_jobcenter_child_case_and_ends_with_the_2
     assert case.step == "lebensunterhalt_pruefen"
     assert {"lebensunterhalt_erfassen", "jobcenter_einschalten", "antrag_vorziehen"} == desk.available(case)
     assert desk.why_not(case, "weiter_zum_antrag") == [
-        "Bedingung nicht erfüllt: Lebensunterhalt ist eins von gesichert, ueberwiegend_gesichert, ausnahme_abs3"
+        "Bedingung nicht erfüllt: Lebensunterhalt ist „Vollständig gesichert“ oder „Überwiegend gesichert“"
+        " oder „Sicherung zu erwarten (Prognose, z. B. Arbeitsaufnahme laut Kooperationsplan des Jobcenters)“"
+        " oder „Ausnahme nach § 25b Abs. 3 (Krankheit, Behinderung, Alter)“"
         " und Schulpflichtige Kinder im Haushalt (Anzahl) ist 0"
     ]
     case = desk.fire(case, "jobcenter_einschalten")
     assert (case.step, case.waiting_on) == ("jobcenter_begleitung", "JC")
-    assert case.due_at == utc("2026-10-08 22:00")  # 3 Monate from 07-08
+    # The parent waits for the first meeting and the cooperation plan, not for the whole referral:
+    # 4 Monate from 07-08 = Sun 11-08, rolled to Monday; at risk after 2 Monate (Tue 09-08).
+    assert case.due_at == utc("2026-11-09 23:00")
+    assert desk.visits(case, "jobcenter_begleitung")[0].warn_at == utc("2026-09-08 22:00")
     (child,) = desk.children(case)
     assert (child.process_id, child.child_name, child.parent_id, child.assignee) == (
         "jobcenter_ueberleitung",
@@ -339,60 +357,41 @@ def test_a_25b_transition_waits_for_the_jobcenter_child_case_and_ends_with_the_2
         [
             ("2026-08-24 10:00", "erstgespraech_gefuehrt", None, "kooperationsplan"),
             ("2026-09-07 10:00", "kooperationsplan_vereinbart", None, "sprachfoerderung"),
-            ("2026-09-21 10:00", "sprachfoerderung_veranlasst", None, "qualifizierung"),
-            ("2026-10-19 10:00", "weiter_zum_monitoring", None, "monitoring"),
         ],
         actor=JC,
     )
-    desk.on("2026-10-26 09:00")
-    desk.consent(child, "KIM-CM", ["employment"], "Monatliche Rückmeldung des Jobcenters an das KIM-Case Management")
-    desk.on("2026-11-09 09:00")
-    child = desk.fire(child, "rueckmeldung_erhalten", {"integrationsstand": "beschaeftigung"}, actor=JC)
 
-    # 17 Nov: the parent's "6 months" hint (start of Mon 02 Nov) and the child's reminder (end of 16 Nov) are due.
-    assert desk.tick_at(berlin("2026-11-17 08:00")) == 2
-    assert desk.system_actions(case) == ["frist_hinweis_6m"]
-    assert desk.system_actions(child) == ["rueckmeldung_anfordern"]
+    # The cooperation plan stands: the case manager moves the parent on by hand; the child runs on.
+    desk.on("2026-09-08 09:00")
+    assert desk.available(case) == {"kooperationsplan_steht", "lebensunterhalt_neu_pruefen", "antrag_vorziehen"}
+    assert desk.why_not(case, "jobcenter_abgeschlossen") == ["Wird automatisch ausgelöst"]
+    case = desk.walk(case, [("2026-09-08 10:00", "kooperationsplan_steht", None, "lebensunterhalt_pruefen")])
+    (accompanied,) = desk.visits(case, "jobcenter_begleitung")
+    assert accompanied.overran is False
+    assert case.due_at == utc("2026-10-06 22:00")  # 4 Wochen from 09-08
+    assert (desk.case(child).step, desk.case(child).status) == ("sprachfoerderung", "open")
 
-    # The child ends: the parent, waiting for it, moves on by itself — five weeks late.
-    desk.on("2026-11-23 15:00")
-    child = desk.fire(child, "ueberleitung_abgeschlossen", {"integrationsstand": "beschaeftigung"}, actor=JC)
-    assert (child.status, child.outcome) == ("completed", "uebergeleitet")
-    case = desk.case(case)
-    assert case.step == "lebensunterhalt_pruefen"
-    last = desk.history(case)[-1]
-    assert (last.actor, last.action, last.detail["child_case_id"], last.detail["child_outcome"]) == (
-        "system",
-        "jobcenter_abgeschlossen",
-        child.id,
-        "uebergeleitet",
-    )
-    (waited,) = desk.visits(case, "jobcenter_begleitung")
-    assert (waited.overran, waited.excess_office_days) == (True, 32)  # 10-09 … 11-23, no holiday
-    assert case.due_at == utc("2026-12-21 23:00")  # 4 Wochen from 11-23
-    # Entering a step re-arms its timers, and a moment already past fires at the next run.
-    assert desk.tick_at(berlin("2026-11-24 08:00")) == 1
-    assert desk.system_actions(case) == ["frist_hinweis_6m", "jobcenter_abgeschlossen", "frist_hinweis_6m"]
-
+    # The plan foresees a job from October: livelihood is expected to be secured (§ 25b Abs. 1 S. 2 Nr. 3).
     case = desk.walk(
         case,
         [
             (
-                "2026-11-24 10:00",
+                "2026-09-08 10:05",
                 "lebensunterhalt_erfassen",
-                {"lebensunterhalt": "gesichert"},
+                {"lebensunterhalt": "zu_erwarten"},
                 "lebensunterhalt_pruefen",
             ),
-            ("2026-11-24 10:05", "weiter_zum_schulnachweis", None, "schulbesuch_kinder"),
+            ("2026-09-08 10:10", "weiter_zum_schulnachweis", None, "schulbesuch_kinder"),
         ],
     )
-    assert case.due_at == utc("2026-12-08 23:00")  # 2 Wochen from 11-24
-    case = desk.walk(case, [("2026-12-07 09:00", "schulbescheinigungen_liegen_vor", None, "antrag_stellen")])
-    assert case.due_at == utc("2027-01-06 23:00")  # 20 Arbeitstage from 12-07, without 12-25 and 01-01
+    assert case.due_at == utc("2026-09-22 22:00")  # 2 Wochen from 09-08
+    case = desk.walk(case, [("2026-09-21 09:00", "schulbescheinigungen_liegen_vor", None, "antrag_stellen")])
+    assert case.due_at == utc("2026-10-19 22:00")  # 20 Arbeitstage from 09-21 (03 Oct is a Saturday)
+    child = desk.walk(child, [("2026-09-21 10:00", "sprachfoerderung_veranlasst", None, "qualifizierung")], actor=JC)
 
     # Filing hands data to the ABH: no consent, then a consent without residence data, then the right one.
-    desk.on("2026-12-14 09:00")
-    filing = {"antrag_datum": "2026-12-14"}
+    desk.on("2026-10-12 09:00")
+    filing = {"antrag_datum": "2026-10-12"}
     assert desk.refused(case, "antrag_gestellt", filing) == ["Es fehlt: Einwilligung gegenüber Ausländerbehörde"]
     desk.consent(case, "ABH", ["identity"], "Antrag § 25b bei der Ausländerbehörde")
     assert desk.refused(case, "antrag_gestellt", filing) == [
@@ -406,27 +405,75 @@ def test_a_25b_transition_waits_for_the_jobcenter_child_case_and_ends_with_the_2
         "to": "ABH",
         "shares": ["zielpfad", "permit_expires", "antrag_datum"],
     }
-    assert case.due_at == utc("2026-12-29 23:00")  # 10 Arbeitstage from 12-14, without 12-25
+    assert case.due_at == utc("2026-10-26 23:00")  # 10 Arbeitstage from 10-12, winter time from 10-25
 
+    # The certificate's validity is required: without it the extension reminder could never be armed.
+    assert desk.why_not(case, "fiktion_erhalten") == ["Es fehlt: Fiktionsbescheinigung gültig bis"]
     case = desk.walk(
-        case, [("2026-12-21 10:00", "fiktion_erhalten", {"fiktion_bis": "2027-06-14"}, "entscheidung")], actor=ABH
+        case, [("2026-10-19 10:00", "fiktion_erhalten", {"fiktion_bis": "2027-01-18"}, "entscheidung")], actor=ABH
     )
-    assert case.due_at == utc("2027-03-22 23:00")  # 3 Monate from 12-21 = Sun 03-21, rolled to Monday
-    assert desk.why_not(case, "erteilt_25a") == ["Bedingung nicht erfüllt: Zielpfad ist 25a"]
+    assert case.due_at == utc("2027-01-19 23:00")  # 3 Monate from 10-19
+    assert desk.why_not(case, "erteilt_25a") == [
+        "Es fehlt: Entscheidung der ABH am",
+        "Bedingung nicht erfüllt: Zielpfad ist „§ 25a AufenthG (gut integrierte Jugendliche und junge Volljährige)“",
+    ]
 
-    # Untätigkeitsklage: 3 months after filing on 12-14 = Sun 03-14, rolled to Mon 03-15, 00:00 Berlin.
-    assert desk.tick_at(utc("2027-03-14 22:59:59")) == 0
-    assert desk.tick_at(utc("2027-03-14 23:00")) == 1
-    assert desk.system_actions(case)[-1] == "untaetigkeitsklage_hinweis"
+    # Meanwhile the Jobcenter reaches monitoring; every feedback begins a new visit and re-arms the reminder.
+    child = desk.walk(child, [("2026-10-19 10:30", "weiter_zum_monitoring", None, "monitoring")], actor=JC)
+    desk.on("2026-10-26 09:00")
+    desk.consent(child, "KIM-CM", ["employment"], "Monatliche Rückmeldung des Jobcenters an das KIM-Case Management")
+    child = desk.walk(
+        child,
+        [("2026-11-09 09:00", "rueckmeldung_erhalten", {"integrationsstand": "beschaeftigung"}, "monitoring")],
+        actor=JC,
+    )
+    # The first visit's reminder (end of Mon 16 Nov) went with that visit; the new one is due at the end of 07 Dec.
+    assert desk.tick_at(utc("2026-11-16 23:00")) == 0
+    assert desk.tick_at(utc("2026-12-07 22:59:59")) == 0
+    assert desk.tick_at(utc("2026-12-07 23:00")) == 1
+    assert desk.system_actions(child) == ["rueckmeldung_anfordern"]
+    child = desk.walk(
+        child,
+        [
+            ("2026-12-10 11:00", "rueckmeldung_erhalten", {"integrationsstand": "beschaeftigung"}, "monitoring"),
+            (
+                "2026-12-17 15:00",
+                "ueberleitung_abgeschlossen",
+                {"integrationsstand": "beschaeftigung"},
+                "uebergeleitet",
+            ),
+        ],
+        actor=JC,
+    )
+    assert (child.status, child.outcome) == ("completed", "uebergeleitet")
+    assert [(visit.due_at, visit.overran) for visit in desk.visits(child, "monitoring")] == [
+        (utc("2026-11-30 23:00"), False),  # 6 Wochen from 10-19
+        (utc("2026-12-21 23:00"), False),  # 6 Wochen from 11-09
+        (utc("2027-01-21 23:00"), False),  # 6 Wochen from 12-10
+    ]
+    # The parent left the waiting step long ago: the child's end changes nothing there.
+    case = desk.case(case)
+    assert case.step == "entscheidung"
+    assert "jobcenter_abgeschlossen" not in desk.system_actions(case)
 
+    # 2 weeks before the certificate expires (Mon 04 Jan); 3 months after filing (Tue 12 Jan), 00:00 Berlin.
+    assert desk.tick_at(utc("2027-01-03 22:59:59")) == 0
+    assert desk.tick_at(utc("2027-01-03 23:00")) == 1
+    assert desk.tick_at(utc("2027-01-11 22:59:59")) == 0
+    assert desk.tick_at(utc("2027-01-11 23:00")) == 1
+    assert desk.system_actions(case) == ["fiktion_verlaengern", "untaetigkeitsklage_hinweis"]
+
+    # A decision is recorded with its date.
+    desk.on("2027-02-01 10:00")
+    assert desk.refused(case, "erteilt_25b") == ["Es fehlt: Entscheidung der ABH am"]
     case = desk.walk(
         case,
-        [("2027-04-12 10:00", "erteilt_25b", {"entscheidung_datum": "2027-04-12"}, "titel_25b_erteilt")],
+        [("2027-02-01 10:05", "erteilt_25b", {"entscheidung_datum": "2027-02-01"}, "titel_25b_erteilt")],
         actor=ABH,
     )
     assert (case.status, case.outcome) == ("completed", "ae_25b_erteilt")
     (decision,) = desk.visits(case, "entscheidung")
-    assert (decision.overran, decision.excess_office_days) == (True, 13)  # 03-23 … 04-12 without Easter 2027
+    assert (decision.overran, decision.excess_office_days) == (True, 9)  # 01-20 … 02-01
     desk.assert_history_replays(case)
     desk.assert_history_replays(child)
 
@@ -514,29 +561,169 @@ def test_the_permit_timers_remind_escalate_pull_the_filing_forward_and_fall_back
     desk.assert_history_replays(case)
 
 
+def test_a_jobcenter_child_ending_early_returns_the_transition_and_the_filing_deadline_does_not_wait_for_the_jobcenter(
+    desk: Desk,
+) -> None:
+    # A man whose papers are in order but who lost his job; § 104c permit until Wed 30 Sep 2026.
+    case = desk.open(
+        "chancen_uebergang",
+        {"permit_granted": "2025-04-01", "permit_expires": "2026-09-30", "birth_year": 1979},
+    )
+    case = desk.walk(
+        case,
+        [
+            (
+                "2026-03-02 10:00",
+                "zielpfad_festgelegt",
+                {"zielpfad": "25b", "schulpflichtige_kinder": 0},
+                "identitaet_klaeren",
+            ),
+            ("2026-03-03 10:00", "weiter_sprachnachweis", {"identitaet_nachweis": "pass"}, "sprachnachweis_a2"),
+            ("2026-03-03 10:05", "a2_nachgewiesen", {"sprachniveau": "b1"}, "leben_in_deutschland"),
+            ("2026-03-03 10:10", "lid_nachgewiesen", {"lid_bestanden": True}, "lebensunterhalt_pruefen"),
+            (
+                "2026-03-03 10:15",
+                "lebensunterhalt_erfassen",
+                {"lebensunterhalt": "nicht_gesichert"},
+                "lebensunterhalt_pruefen",
+            ),
+            ("2026-03-03 10:20", "jobcenter_einschalten", None, "jobcenter_begleitung"),
+        ],
+    )
+    assert case.due_at == utc("2026-07-03 22:00")  # 4 Monate from 03-03
+
+    # The client does not want his data passed on yet: the child ends early and the parent comes back by itself.
+    (first,) = desk.children(case)
+    first = desk.walk(
+        first,
+        [
+            (
+                "2026-03-04 09:00",
+                "rechtskreis_erfassen",
+                {"aufenthaltsstatus": "ae_104c", "rechtskreis": "sgb2"},
+                "zustaendigkeit_klaeren",
+            ),
+            ("2026-03-04 09:05", "jobcenter_zustaendig", None, "einwilligung_einholen"),
+            ("2026-03-06 11:00", "einwilligung_verweigert", None, "ohne_einwilligung"),
+        ],
+    )
+    assert (first.status, first.outcome) == ("completed", "keine_einwilligung")
+    case = desk.case(case)
+    assert case.step == "lebensunterhalt_pruefen"
+    last = desk.history(case)[-1]
+    assert (last.actor, last.action, last.detail["child_case_id"], last.detail["child_outcome"]) == (
+        "system",
+        "jobcenter_abgeschlossen",
+        first.id,
+        "keine_einwilligung",
+    )
+    assert desk.visits(case, "jobcenter_begleitung")[0].overran is False
+    assert case.due_at == utc("2026-04-07 22:00")  # 4 Wochen from 03-06 = Good Friday, Easter Monday next: Tuesday
+
+    # Two weeks later he agrees after all: a second referral (the livelihood is still not secured).
+    desk.on("2026-03-19 10:00")
+    assert desk.available(case) == {"lebensunterhalt_erfassen", "jobcenter_einschalten", "antrag_vorziehen"}
+    case = desk.fire(case, "jobcenter_einschalten")
+    assert case.step == "jobcenter_begleitung"
+    assert case.due_at == utc("2026-07-20 22:00")  # 4 Monate from 03-19 = Sun 07-19, rolled to Monday
+    (second,) = [child for child in desk.children(case) if child.status == "open"]
+    second = desk.walk(
+        second,
+        [
+            (
+                "2026-03-19 10:30",
+                "rechtskreis_erfassen",
+                {"aufenthaltsstatus": "ae_104c", "rechtskreis": "sgb2"},
+                "zustaendigkeit_klaeren",
+            ),
+            ("2026-03-19 10:35", "jobcenter_zustaendig", None, "einwilligung_einholen"),
+        ],
+    )
+    desk.consent(second, "JC", ["identity", "residence", "education", "family"], "Warme Übergabe an das Jobcenter")
+    second = desk.walk(
+        second,
+        [
+            ("2026-03-19 10:45", "einwilligung_dokumentiert", None, "antrag_buergergeld"),
+            ("2026-03-24 11:00", "antrag_gestellt", {"antrag_datum": "2026-03-24"}, "warme_uebergabe"),
+        ],
+    )
+    # The permit timers run in the waiting step: 6 months before expiry is Mon 30 Mar, 00:00 Berlin.
+    assert desk.tick_at(utc("2026-03-29 22:00")) == 1
+    handover = {"jc_kundennummer": "36201BG0052201", "jc_team": "Team 12 – Arbeitsvermittlung"}
+    second = desk.walk(second, [("2026-04-14 14:00", "uebergabe_bestaetigt", handover, "erstgespraech")])
+    assert second.due_at == utc("2026-05-26 22:00")  # 6 Wochen from 04-14
+    # 3 months before: Tue 30 Jun.
+    assert desk.tick_at(utc("2026-06-29 22:00")) == 1
+    # The Jobcenter has no appointment before autumn. 6 weeks before expiry (Wed 19 Aug) the filing is pulled
+    # forward; the parent does not wait for the child any longer.
+    assert desk.tick_at(utc("2026-08-18 21:59:59")) == 0
+    assert desk.tick_at(utc("2026-08-18 22:00")) == 2
+    case = desk.case(case)
+    assert case.step == "antrag_stellen"
+    assert case.due_at == utc("2026-09-16 22:00")  # 20 Arbeitstage from 08-19
+    waited = desk.visits(case, "jobcenter_begleitung")[1]
+    assert (waited.overran, waited.excess_office_days) == (True, 22)  # 07-21 … 08-19
+    assert desk.system_actions(case) == [
+        "jobcenter_abgeschlossen",
+        "frist_hinweis_6m",
+        "frist_eskalation_3m",
+        "antrag_vorziehen",
+        "frist_hinweis_6w",
+    ]
+    second = desk.case(second)
+    assert (second.step, second.status) == ("erstgespraech", "open")
+
+    # The Jobcenter's first meeting comes now; the transition is not moved by it, the filing goes ahead.
+    second = desk.walk(second, [("2026-08-24 09:00", "erstgespraech_gefuehrt", None, "kooperationsplan")], actor=JC)
+    assert desk.case(case).step == "antrag_stellen"
+    desk.on("2026-08-24 11:00")
+    desk.consent(case, "ABH", ["residence"], "Antrag § 25b bei der Ausländerbehörde")
+    case = desk.walk(
+        case, [("2026-08-24 11:10", "antrag_gestellt", {"antrag_datum": "2026-08-24"}, "fiktionsbescheinigung")]
+    )
+    desk.assert_history_replays(case)
+    desk.assert_history_replays(first)
+    desk.assert_history_replays(second)
+
+
 # ====================================================================== chancen_antrag
 
 
 def test_a_pending_chancen_application_is_granted_and_starts_the_transition_as_a_child_case(desk: Desk) -> None:
     case = desk.open("chancen_antrag")
     assert case.due_at == utc("2026-03-09 23:00")  # 5 Arbeitstage from 03-02
+    assert desk.available(case) == set()  # first the status, then one of the branches
     assert desk.why_not(case, "antrag_liegt_vor") == [
-        "Bedingung nicht erfüllt: Antrag vor dem Stichtag 31.12.2025 gestellt ist ja"
-        " und Antrag § 104c gestellt am ist höchstens 2025-12-31"
+        "Es fehlt: Antrag § 104c gestellt am",
+        "Bedingung nicht erfüllt: Antrag vor dem Stichtag 31.12.2025 gestellt ist ja",
     ]
+    # Filed in time, but the receipt with the date is at home: the intake cannot go on without the date.
     case = desk.walk(
         case,
         [
             (
                 "2026-03-03 10:00",
                 "antragsstand_erfassen",
-                {"filed_before_cutoff": True, "antrag_datum": "2025-11-20", "antragsrolle": "hauptantrag"},
+                {"filed_before_cutoff": True, "antragsrolle": "hauptantrag"},
                 "fallaufnahme",
             ),
-            ("2026-03-03 10:05", "antrag_liegt_vor", None, "bekenntnis_fdgo"),
         ],
     )
-    assert case.due_at == utc("2026-03-17 23:00")  # 10 Arbeitstage from 03-03
+    assert desk.available(case) == {"antragsstand_erfassen"}
+    assert desk.why_not(case, "antrag_liegt_vor") == ["Es fehlt: Antrag § 104c gestellt am"]
+    assert desk.why_not(case, "altfall_nacherfassen") == [
+        "Bedingung nicht erfüllt: Antrag vor dem Stichtag 31.12.2025 gestellt ist nein"
+    ]
+    # The date is entered with the branch; a date after the cut-off is not "in time".
+    desk.on("2026-03-05 10:00")
+    assert desk.refused(case, "antrag_liegt_vor", {"antrag_datum": "2026-01-12"}) == [
+        "Bedingung nicht erfüllt: nicht (Antrag § 104c gestellt am ist größer als 31.12.2025)"
+    ]
+    case = desk.walk(
+        case, [("2026-03-05 10:05", "antrag_liegt_vor", {"antrag_datum": "2025-11-20"}, "bekenntnis_fdgo")]
+    )
+    assert (desk.visits(case, "fallaufnahme")[0].overran, case.data["antrag_datum"]) == (False, "2025-11-20")
+    assert case.due_at == utc("2026-03-19 23:00")  # 10 Arbeitstage from 03-05
     case = desk.walk(case, [("2026-03-12 10:00", "bekenntnis_abgegeben", None, "entscheidung")], actor=ABH)
     assert case.due_at == utc("2026-06-12 22:00")  # 3 Monate from 03-12
 
@@ -597,17 +784,17 @@ def test_a_legacy_chancen_case_hands_the_filing_to_the_abh_only_with_a_consent_c
                 {"filed_before_cutoff": False, "antragsrolle": "familienangehoerig"},
                 "fallaufnahme",
             ),
-            ("2026-03-02 10:05", "altfall_nacherfassen", None, "vorpruefung"),
         ],
     )
+    assert desk.available(case) == {"antragsstand_erfassen", "altfall_nacherfassen"}
+    case = desk.walk(case, [("2026-03-02 10:05", "altfall_nacherfassen", None, "vorpruefung")])
     assert case.due_at == utc("2026-03-16 23:00")  # 10 Arbeitstage from 03-02
     case = desk.walk(
         case, [("2026-03-05 11:00", "voraufenthalt_erfassen", {"voraufenthalt_seit": "2019-02-11"}, "vorpruefung")]
     )
     # Family members need no five years of their own.
     assert desk.why_not(case, "stichtag_nicht_erfuellt") == [
-        "Bedingung nicht erfüllt: Ununterbrochener Voraufenthalt (Duldung, Gestattung, AE) seit ist größer als"
-        " 2017-10-31 und Antragsrolle ist hauptantrag"
+        "Bedingung nicht erfüllt: Antragsrolle ist „Hauptantragsteller:in (5 Jahre Voraufenthalt am 31.10.2022)“"
     ]
     case = desk.walk(case, [("2026-03-05 11:05", "stichtag_erfuellt", None, "ausschlussgruende")])
     assert case.due_at == utc("2026-03-26 23:00")  # 3 Wochen from 03-05
@@ -626,7 +813,7 @@ def test_a_legacy_chancen_case_hands_the_filing_to_the_abh_only_with_a_consent_c
     assert case.due_at == utc("2026-03-26 23:00")  # 5 Arbeitstage from 03-19
     assert desk.why_not(case, "stichtag_verpasst") == [
         "Bedingung nicht erfüllt: (Antrag § 104c gestellt am ist leer"
-        " oder Antrag § 104c gestellt am ist größer als 2025-12-31)"
+        " oder Antrag § 104c gestellt am ist größer als 31.12.2025)"
     ]
     assert desk.why_not(case, "antrag_gestellt") == ["Es fehlt: Einwilligung gegenüber Ausländerbehörde"]
 
@@ -660,6 +847,21 @@ def test_a_legacy_chancen_case_hands_the_filing_to_the_abh_only_with_a_consent_c
     desk.assert_history_replays(case)
 
 
+def test_an_application_dated_after_the_cut_off_ends_at_intake_as_missed(desk: Desk) -> None:
+    # The client believed he had filed in time; the receipt says Tue 12 Jan 2026.
+    case = desk.open("chancen_antrag")
+    status = {"filed_before_cutoff": True, "antrag_datum": "2026-01-12", "antragsrolle": "hauptantrag"}
+    case = desk.walk(case, [("2026-03-02 10:00", "antragsstand_erfassen", status, "fallaufnahme")])
+    # Exactly one way on: neither "in time" nor the pre-check, but the missed cut-off.
+    assert desk.available(case) == {"antragsstand_erfassen", "antrag_nach_stichtag"}
+    assert desk.why_not(case, "antrag_liegt_vor") == [
+        "Bedingung nicht erfüllt: nicht (Antrag § 104c gestellt am ist größer als 31.12.2025)"
+    ]
+    case = desk.walk(case, [("2026-03-02 10:05", "antrag_nach_stichtag", None, "frist_verpasst")])
+    assert (case.status, case.outcome) == ("completed", "stichtag_verpasst")
+    desk.assert_history_replays(case)
+
+
 # ====================================================================== jobcenter_ueberleitung
 
 
@@ -668,7 +870,9 @@ def test_a_jobcenter_referral_hands_over_with_consent_and_ends_after_the_monitor
     case = desk.open("jobcenter_ueberleitung")
     assert case.due_at == utc("2026-03-05 23:00")  # 3 Arbeitstage from 03-02
     assert desk.why_not(case, "rechtskreis_erfassen") == ["Es fehlt: Aufenthaltsstatus, Zuständiger Rechtskreis"]
-    assert desk.why_not(case, "jobcenter_zustaendig") == ["Bedingung nicht erfüllt: Zuständiger Rechtskreis ist sgb2"]
+    assert desk.why_not(case, "jobcenter_zustaendig") == [
+        "Bedingung nicht erfüllt: Zuständiger Rechtskreis ist „SGB II (Jobcenter)“"
+    ]
     status = {
         "aufenthaltsstatus": "ae_schutz",
         "permit_expires": "2028-08-31",
@@ -684,6 +888,12 @@ def test_a_jobcenter_referral_hands_over_with_consent_and_ends_after_the_monitor
     )
     assert case.due_at == utc("2026-03-10 23:00")  # 5 Arbeitstage from 03-03
 
+    # The consent is recorded on the case, not with this step's button; the handoff checks it later.
+    option = desk.options(case)["einwilligung_dokumentiert"]
+    assert (option.available, option.title) == (
+        True,
+        "Einwilligung unterschrieben und im Fall erfasst – weiter zum Antrag",
+    )
     # The consent form signed at the first appointment leaves out the family data.
     desk.on("2026-03-09 10:00")
     narrow = desk.consent(case, "JC", ["identity", "residence", "education"], "Warme Übergabe an das Jobcenter")
@@ -754,35 +964,50 @@ def test_a_jobcenter_referral_hands_over_with_consent_and_ends_after_the_monitor
     ]
     assert case.due_at == utc("2026-10-09 22:00")  # 3 Monate from 07-09
     assert desk.why_not(case, "beschaeftigungserlaubnis_noetig") == [
-        "Bedingung nicht erfüllt: Aufenthaltsstatus ist eins von duldung, gestattung"
+        "Bedingung nicht erfüllt: Aufenthaltsstatus ist „Duldung“ oder „Aufenthaltsgestattung“"
     ]
     case = desk.walk(case, [("2026-09-14 10:00", "weiter_zum_monitoring", None, "monitoring")], actor=JC)
     assert case.due_at == utc("2026-10-26 23:00")  # 6 Wochen from 09-14, winter time from 10-25
 
-    # The Jobcenter's feedback to KIM is a handoff the other way round, with a consent of its own.
+    # The Jobcenter's feedback to KIM is a handoff the other way round, with a consent of its own,
+    # and it has to say where the client stands.
     desk.on("2026-10-05 09:00")
+    assert desk.why_not(case, "rueckmeldung_erhalten") == [
+        "Es fehlt: Stand der Arbeitsmarktintegration",
+        "Es fehlt: Einwilligung gegenüber KIM-Case Management",
+    ]
     feedback = {"integrationsstand": "qualifizierung"}
     assert desk.refused(case, "rueckmeldung_erhalten", feedback) == [
         "Es fehlt: Einwilligung gegenüber KIM-Case Management"
     ]
     back = desk.consent(case, "KIM-CM", ["employment"], "Rückmeldung des Jobcenters zum Integrationsverlauf")
+    assert desk.refused(case, "rueckmeldung_erhalten") == ["Es fehlt: Stand der Arbeitsmarktintegration"]
     case = desk.fire(case, "rueckmeldung_erhalten", feedback, actor=JC)
     assert case.step == "monitoring"
     assert handoff_of(desk.history(case)[-1]) == {"from": "JC", "to": "KIM-CM", "shares": ["integrationsstand"]}
-    # The reminder comes 4 Wochen after entering the step: end of Mon 12 Oct.
-    assert desk.tick_at(utc("2026-10-12 21:59:59")) == 0
-    assert desk.tick_at(utc("2026-10-12 22:00")) == 1
-    assert desk.history(case)[-1].action == "rueckmeldung_anfordern"
-    # The client revokes the feedback consent: the button is greyed out again.
+    # Each feedback begins a new visit: deadline and reminder count from the feedback.
+    assert case.due_at == utc("2026-11-16 23:00")  # 6 Wochen from 10-05
+    # The first visit's reminder (end of Mon 12 Oct) went with it; the next one comes 4 Wochen after
+    # the feedback: end of Mon 02 Nov.
+    assert desk.tick_at(utc("2026-10-12 22:00")) == 0
+    # The client revokes the feedback consent: the button is greyed out again, and the feedback stops.
     desk.on("2026-10-20 09:00")
     desk.revoke(case, back)
     assert desk.why_not(case, "rueckmeldung_erhalten") == ["Es fehlt: Einwilligung gegenüber KIM-Case Management"]
+    assert desk.tick_at(utc("2026-11-02 22:59:59")) == 0
+    assert desk.tick_at(utc("2026-11-02 23:00")) == 1
+    assert desk.system_actions(case) == ["rueckmeldung_anfordern"]
 
     closing = {"integrationsstand": "beschaeftigung"}
-    case = desk.walk(case, [("2026-11-02 10:00", "ueberleitung_abgeschlossen", closing, "uebergeleitet")], actor=JC)
+    case = desk.walk(case, [("2026-11-23 10:00", "ueberleitung_abgeschlossen", closing, "uebergeleitet")], actor=JC)
     assert (case.status, case.outcome) == ("completed", "uebergeleitet")
-    (monitoring,) = desk.visits(case, "monitoring")
-    assert (monitoring.overran, monitoring.excess_office_days) == (True, 5)  # 10-27 … 10-30, 11-02
+    assert [
+        (visit.entered_at, visit.due_at, visit.overran, visit.excess_office_days)
+        for visit in desk.visits(case, "monitoring")
+    ] == [
+        (berlin("2026-09-14 10:00"), utc("2026-10-26 23:00"), False, 0),
+        (berlin("2026-10-05 09:00"), utc("2026-11-16 23:00"), True, 5),  # 11-17 … 11-20, 11-23
+    ]
     desk.assert_history_replays(case)
 
 
@@ -805,7 +1030,7 @@ def test_an_admission_case_waits_out_the_bamf_stop_and_ends_with_an_alternative_
     )
     assert desk.why_not(case, "verpflichtung_liegt_vor") == [
         "Es fehlt: Verpflichtende Stelle",
-        "Bedingung nicht erfüllt: Teilnahmestatus ist verpflichtung",
+        "Bedingung nicht erfüllt: Teilnahmestatus ist „Verpflichtung (§ 44a AufenthG)“",
     ]
     case = desk.walk(case, [("2026-03-02 11:05", "zulassung_beantragen", None, "zulassung_bamf")])
     assert (case.due_at, case.waiting_on) == (utc("2026-04-27 22:00"), "BAMF")  # 8 Wochen from 03-02
@@ -865,7 +1090,7 @@ def test_an_obliged_participant_completes_the_course_and_the_proof_goes_to_the_j
     )
     assert case.due_at == utc("2027-04-19 22:00")  # 2 Monate from 02-19
     assert desk.why_not(case, "wiederholung") == [
-        "Bedingung nicht erfüllt: Ergebnis Deutsch-Test für Zuwanderer (DTZ) ist eins von a2, unter_a2"
+        "Bedingung nicht erfüllt: Ergebnis Deutsch-Test für Zuwanderer (DTZ) ist „A2“ oder „Unter A2“"
     ]
     case = desk.walk(case, [("2027-03-12 10:05", "weiter_zum_nachweis", None, "nachweis")])
     # 2 Wochen from 03-12 = Good Friday 2027, Easter Monday next: rolled to Tue 03-30.
@@ -874,7 +1099,7 @@ def test_an_obliged_participant_completes_the_course_and_the_proof_goes_to_the_j
     # Never to the ABH here: that button is off (wrong obliging agency) and has no consent anyway.
     assert desk.why_not(case, "nachweis_an_abh") == [
         "Es fehlt: Einwilligung gegenüber Ausländerbehörde",
-        "Bedingung nicht erfüllt: Teilnahmestatus ist verpflichtung und Verpflichtende Stelle ist abh",
+        "Bedingung nicht erfüllt: Verpflichtende Stelle ist „Ausländerbehörde“",
     ]
     desk.on("2027-03-22 10:00")
     desk.consent(case, "JC", ["identity"], "Nachweis der Kursteilnahme an das Jobcenter")
@@ -1021,10 +1246,9 @@ def test_a_naturalisation_gets_the_untaetigkeitsklage_hint_three_months_after_fi
     key_data = {"aufenthaltsjahre": 6, "sprachnachweis": "b1", "einbuergerungstest": False, "leistungsbezug": False}
     case = desk.walk(case, [("2026-03-04 10:00", "eckdaten_erfassen", key_data, "quick_check")])
     assert desk.available(case) == {"eckdaten_erfassen", "nachweise_fehlen"}
+    # Only the part of the rule that fails is shown.
     assert desk.why_not(case, "voraussetzungen_erfuellt") == [
-        "Bedingung nicht erfüllt: Jahre rechtmäßigen gewöhnlichen Aufenthalts ist mindestens 5"
-        " und Sprachnachweis Deutsch ist eins von b1, b2_oder_hoeher"
-        " und Einbürgerungstest bestanden (oder gleichwertiger Nachweis) ist ja"
+        "Bedingung nicht erfüllt: Einbürgerungstest bestanden (oder gleichwertiger Nachweis) ist ja"
     ]
     case = desk.walk(
         case,
@@ -1080,7 +1304,7 @@ def test_a_naturalisation_gets_the_untaetigkeitsklage_hint_three_months_after_fi
 # ====================================================================== kita_platz
 
 
-def test_a_kita_need_notified_after_the_seven_month_reminder_ends_with_a_place(desk: Desk) -> None:
+def test_a_kita_need_notified_on_the_last_day_of_the_notice_period_ends_with_a_place(desk: Desk) -> None:
     # The child turns one in January 2027; the parents want care from Mon 1 Feb 2027.
     case = desk.open("kita_platz")
     assert (case.step, case.waiting_on, case.due_at) == ("bedarf_klaeren", "KLIENT", utc("2026-03-16 23:00"))
@@ -1102,9 +1326,19 @@ def test_a_kita_need_notified_after_the_seven_month_reminder_ends_with_a_place(d
     assert desk.tick_at(utc("2026-06-30 21:59:59")) == 0
     assert desk.tick_at(utc("2026-06-30 22:00")) == 1
     assert desk.history(case)[-1].action == "anmeldefrist_erinnerung"
+    # Notice 6 months ahead is in time up to Sat 1 Aug. The last reminder comes on the last office day
+    # of the period (Fri 31 Jul, 00:00 Berlin), while notifying is still in time — not after it.
+    assert desk.tick_at(utc("2026-07-30 21:59:59")) == 0
+    assert desk.tick_at(utc("2026-07-30 22:00")) == 1
+    last = desk.history(case)[-1]
+    assert (last.action, desk.options(case)["anmeldefrist_endet"].title) == (
+        "anmeldefrist_endet",
+        "Letzter Arbeitstag der Anmeldefrist (6 Monate vor Beginn): Bedarf heute anmelden –"
+        " ist die Frist schon verstrichen, Betreuungsbeginn ggf. verschieben",
+    )
 
-    desk.on("2026-07-14 10:00")
-    notice = {"bedarf_angemeldet_am": "2026-07-14"}
+    desk.on("2026-07-31 10:00")
+    notice = {"bedarf_angemeldet_am": "2026-07-31"}
     desk.consent(case, "JA", ["identity"], "Anmeldung des Betreuungsbedarfs im Kita-Portal")
     assert desk.refused(case, "bedarf_angemeldet", notice) == [
         "Die Einwilligung gegenüber Jugendamt (Kita-Platzvergabe) deckt nicht ab: Familie und Haushalt"
@@ -1118,11 +1352,9 @@ def test_a_kita_need_notified_after_the_seven_month_reminder_ends_with_a_place(d
         "shares": ["betreuungsbeginn", "altersgruppe", "betreuungsumfang", "bedarf_angemeldet_am"],
     }
     (notified,) = desk.visits(case, "bedarf_anmelden")
-    # 04-03 … 07-14: 18 (April, without Easter) + 18 (May) + 21 (June) + 10 (July) office days.
-    assert (notified.overran, notified.excess_office_days) == (True, 67)
-    assert case.due_at == utc("2027-01-14 23:00")  # 6 Monate from 07-14
-    # Notified in time: the "6 months" timer (Fri 31 Jul, Sat 1 Aug rolled back) went with the step.
-    assert desk.tick_at(utc("2026-07-30 22:00")) == 0
+    # 04-03 … 07-31: 18 (April, without Easter) + 18 (May) + 21 (June) + 23 (July) office days.
+    assert (notified.overran, notified.excess_office_days) == (True, 80)
+    assert case.due_at == utc("2027-02-01 23:00")  # 6 Monate from 07-31 = Sun 01-31, rolled to Monday
 
     # The family is abroad for three weeks (a funeral): the Jugendamt's deadline moves by the lost office days.
     desk.on("2026-08-03 10:00")
@@ -1130,7 +1362,7 @@ def test_a_kita_need_notified_after_the_seven_month_reminder_ends_with_a_place(d
     assert desk.why_not(case, "platz_angeboten") == ["Der Fall ist pausiert (W-CLIENT)"]
     desk.on("2026-08-24 10:00")
     case = desk.resume(case)
-    assert case.due_at == utc("2027-02-04 23:00")  # 15 office days lost (08-04 … 08-24): 01-14 + 15
+    assert case.due_at == utc("2027-02-22 23:00")  # 15 office days lost (08-04 … 08-24): 02-01 + 15
 
     # No place by the desired start: the day after (Tue 2 Feb 2027, 00:00 Berlin) the legal claim is raised.
     assert desk.tick_at(utc("2027-02-01 22:59:59")) == 0
@@ -1144,7 +1376,8 @@ def test_a_kita_need_notified_after_the_seven_month_reminder_ends_with_a_place(d
         ],
     )
     (placement,) = desk.visits(case, "platzvermittlung")
-    assert (placement.overran, placement.excess_office_days, placement.paused_seconds) == (True, 17, 21 * DAY)
+    # 02-23 … 02-26, 03-01
+    assert (placement.overran, placement.excess_office_days, placement.paused_seconds) == (True, 5, 21 * DAY)
     assert case.due_at == utc("2027-03-30 22:00")  # 4 Wochen from 03-01 = Easter Monday, rolled to Tuesday
     case = desk.walk(case, [("2027-03-15 15:00", "vertrag_geschlossen", None, "platz_erhalten")])
     assert (case.status, case.outcome) == ("completed", "platz_erhalten")
@@ -1168,9 +1401,10 @@ def test_a_family_arriving_too_late_for_the_six_month_notice_gets_both_reminders
     case = desk.open("kita_platz")
     need = {"betreuungsbeginn": "2026-08-03", "altersgruppe": "ue3", "betreuungsumfang": "45"}
     case = desk.walk(case, [("2026-03-04 10:00", "bedarf_geklaert", need, "bedarf_anmelden")])
-    # 7 months before Mon 3 Aug is Sat 3 Jan (rolled back to Fri 2 Jan), 6 months Tue 3 Feb: both are past.
+    # 7 months before Mon 3 Aug is Sat 3 Jan (rolled back to Fri 2 Jan), 6 months Tue 3 Feb: both are past
+    # and come at once; the second one's text covers the period having passed already.
     assert desk.tick_at(berlin("2026-03-04 10:05")) == 2
-    assert desk.system_actions(case) == ["anmeldefrist_erinnerung", "anmeldefrist_verstrichen"]
+    assert desk.system_actions(case) == ["anmeldefrist_erinnerung", "anmeldefrist_endet"]
     assert desk.case(case).step == "bedarf_anmelden"
 
     desk.on("2026-03-05 09:00")
@@ -1187,7 +1421,7 @@ def test_a_family_arriving_too_late_for_the_six_month_notice_gets_both_reminders
     assert (case.status, case.outcome) == ("completed", "zurueckgezogen")
     assert desk.system_actions(case) == [
         "anmeldefrist_erinnerung",
-        "anmeldefrist_verstrichen",
+        "anmeldefrist_endet",
         "rechtsanspruch_hinweis",
     ]
     desk.assert_history_replays(case)
@@ -1196,7 +1430,7 @@ def test_a_family_arriving_too_late_for_the_six_month_notice_gets_both_reminders
 # ====================================================================== strukturhinweis
 
 
-def test_a_structural_finding_goes_round_the_groups_is_sent_back_and_ends_with_its_effect_evaluated(
+def test_a_structural_finding_is_sent_back_and_each_new_round_starts_as_a_child_case_with_fresh_input(
     desk: Desk,
 ) -> None:
     case = desk.open("strukturhinweis", actor=KO, assignee=KO)
@@ -1244,47 +1478,143 @@ def test_a_structural_finding_goes_round_the_groups_is_sent_back_and_ends_with_i
     )
     assert desk.visits(case, "pg_loesung")[0].due_at == utc("2026-07-22 22:00")  # 3 Monate from 04-22
     assert case.due_at == utc("2027-01-08 23:00")  # 6 Monate from 07-08
-    # The steering group sends it back; the working group proposes directly next time.
-    case = desk.walk(
-        case,
-        [
-            ("2026-11-18 12:00", "zurueckverwiesen", None, "ag_analyse"),
-            ("2027-01-27 16:00", "direkt_zur_entscheidung", {"massnahmenart": "uebergaberegel"}, "lg_entscheidung"),
-        ],
+
+    # The steering group sends it back. That is a decision with its reference, and it ends this round:
+    # the next round is a child case that carries over the pattern and its figures, nothing else.
+    desk.on("2026-11-18 12:00")
+    assert desk.refused(case, "zurueckverwiesen") == ["Es fehlt: Beschluss der Lenkungsgruppe"]
+    sent_back = {"beschluss_ref": "Lenkungsgruppe 2026-11-18, TOP 3"}
+    case = desk.walk(case, [("2026-11-18 12:05", "zurueckverwiesen", sent_back, "an_ag_zurueckverwiesen")], actor=KO)
+    assert (case.status, case.outcome) == ("completed", "zurueckverwiesen")
+    (second,) = desk.children(case)
+    assert (second.process_id, second.child_name, second.step, second.assignee) == (
+        "strukturhinweis",
+        "ueberarbeitung",
+        "hinweis_erfasst",
+        KO,
+    )
+    assert second.data == pattern
+    assert second.due_at == utc("2026-12-02 23:00")  # 10 Arbeitstage from 11-18
+    assert desk.available(second) == {"muster_erfassen", "an_ag_weitergeben"}
+    second = desk.walk(second, [("2026-11-19 09:00", "an_ag_weitergeben", None, "ag_analyse")], actor=KO)
+    assert second.due_at == utc("2027-02-19 23:00")  # 3 Monate from 11-19
+    # The measure of the first round does not count: the working group proposes anew.
+    assert desk.why_not(second, "direkt_zur_entscheidung") == ["Es fehlt: Art der vorgeschlagenen Maßnahme"]
+    second = desk.walk(
+        second,
+        [("2027-01-27 16:00", "direkt_zur_entscheidung", {"massnahmenart": "uebergaberegel"}, "lg_entscheidung")],
         actor=KO,
     )
-    assert desk.visits(case, "ag_analyse")[1].due_at == utc("2027-02-18 23:00")  # 3 Monate from 11-18
-    assert case.due_at == utc("2027-07-27 22:00")  # 6 Monate from 01-27
+    assert second.due_at == utc("2027-07-27 22:00")  # 6 Monate from 01-27
+    assert desk.why_not(second, "beschlossen") == ["Es fehlt: Beschluss der Lenkungsgruppe"]
     decision = {"beschluss_ref": "Lenkungsgruppe 2027-05-12, TOP 4"}
-    case = desk.walk(case, [("2027-05-12 12:00", "beschlossen", decision, "umsetzung")], actor=KO)
-    assert case.due_at == utc("2027-08-12 22:00")  # 3 Monate from 05-12
+    second = desk.walk(second, [("2027-05-12 12:00", "beschlossen", decision, "umsetzung")], actor=KO)
+    assert second.due_at == utc("2027-08-12 22:00")  # 3 Monate from 05-12
 
     implemented = {"umgesetzt_am": "2027-08-31", "neue_prozessversion": 2}
-    case = desk.walk(case, [("2027-09-01 10:00", "umgesetzt", implemented, "wirkung_beobachten")], actor=KO)
-    (implementation,) = desk.visits(case, "umsetzung")
+    second = desk.walk(second, [("2027-09-01 10:00", "umgesetzt", implemented, "wirkung_beobachten")], actor=KO)
+    (implementation,) = desk.visits(second, "umsetzung")
     assert (implementation.overran, implementation.excess_office_days) == (True, 14)  # 08-13 … 09-01
-    assert case.due_at == utc("2028-05-02 22:00")  # 8 Monate from 09-01 = Labour Day 2028, rolled to Tuesday
+    assert second.due_at == utc("2028-05-02 22:00")  # 8 Monate from 09-01 = Labour Day 2028, rolled to Tuesday
     # 6 months after 31 Aug 2027 is the last day of February: Tue 29 Feb 2028, 00:00 Berlin.
     assert desk.tick_at(utc("2028-02-28 22:59:59")) == 0
     assert desk.tick_at(utc("2028-02-28 23:00")) == 1
-    assert desk.history(case)[-1].action == "bewertung_faellig"
+    assert desk.history(second)[-1].action == "bewertung_faellig"
 
-    assessment = {"wirkung": "wirksam", "median_arbeitstage_nachher": 41}
-    case = desk.walk(case, [("2028-03-08 10:00", "bewertung_erfassen", assessment, "wirkung_beobachten")], actor=KO)
-    assert desk.why_not(case, "erneut_analysieren") == [
-        "Bedingung nicht erfüllt: Bewertete Wirkung ist eins von teilweise_wirksam, unwirksam"
+    # Only partly effective: the only way on is a new round (closing needs "wirksam").
+    assessment = {"wirkung": "teilweise_wirksam", "median_arbeitstage_nachher": 72}
+    second = desk.walk(second, [("2028-03-08 10:00", "bewertung_erfassen", assessment, "wirkung_beobachten")], actor=KO)
+    assert desk.available(second) == {"bewertung_erfassen", "erneut_analysieren"}
+    assert desk.why_not(second, "abschliessen") == [
+        "Bedingung nicht erfüllt: Bewertete Wirkung ist „Wirksam (Wartezeit deutlich gesunken)“"
     ]
-    case = desk.walk(case, [("2028-03-08 10:05", "abschliessen", None, "wirkung_bewertet")], actor=KO)
-    assert (case.status, case.outcome) == ("completed", "wirkung_bewertet")
+    second = desk.walk(
+        second, [("2028-03-08 10:05", "erneut_analysieren", None, "nicht_ausreichend_wirksam")], actor=KO
+    )
+    assert (second.status, second.outcome) == ("completed", "nicht_ausreichend_wirksam")
+
+    # The third round keeps what the finding is about; the figures are measured again, after the change.
+    (third,) = desk.children(second)
+    assert (third.child_name, third.step) == ("neuer_durchlauf", "hinweis_erfasst")
+    assert third.data == {
+        "prozess_id": "chancen_uebergang",
+        "schritt_id": "identitaet_klaeren",
+        "stelle": "BOT",
+        "ursache": "W-EMB",
+    }
+    assert third.due_at == utc("2028-03-22 23:00")  # 10 Arbeitstage from 03-08
+    assert desk.why_not(third, "muster_erfassen") == ["Es fehlt: Anzahl betroffener Fälle im Zeitraum"]
+    figures = {
+        "prozess_version": 2,
+        "zeitraum_von": "2027-09-01",
+        "zeitraum_bis": "2028-02-29",
+        "fallzahl": 9,
+        "median_arbeitstage": 58,
+        "p90_arbeitstage": 97,
+    }
+    third = desk.walk(
+        third,
+        [
+            ("2028-03-20 10:00", "muster_erfassen", figures, "hinweis_erfasst"),
+            ("2028-03-21 09:00", "an_ag_weitergeben", None, "ag_analyse"),
+        ],
+        actor=KO,
+    )
+    assert third.due_at == utc("2028-06-21 22:00")  # 3 Monate from 03-21
+    # The working group accepts the remaining wait (embassy practice, outside local reach).
+    third = desk.walk(third, [("2028-05-10 16:00", "kein_handlungsbedarf", None, "ohne_handlungsbedarf")], actor=KO)
+    assert (third.status, third.outcome) == ("completed", "kein_handlungsbedarf")
+
     assert [visit.step for visit in desk.engine.visits(case.id)] == [
         "hinweis_erfasst",
         "ag_analyse",
         "pg_loesung",
         "lg_entscheidung",
+        "an_ag_zurueckverwiesen",
+    ]
+    assert [visit.step for visit in desk.engine.visits(second.id)] == [
+        "hinweis_erfasst",
         "ag_analyse",
         "lg_entscheidung",
         "umsetzung",
         "wirkung_beobachten",
-        "wirkung_bewertet",
+        "nicht_ausreichend_wirksam",
     ]
+    desk.assert_history_replays(case)
+    desk.assert_history_replays(second)
+    desk.assert_history_replays(third)
+
+
+def test_an_effective_measure_closes_the_finding_and_cannot_start_another_round(desk: Desk) -> None:
+    case = desk.open("strukturhinweis", actor=KO, assignee=KO)
+    pattern = {"prozess_id": "kita_platz", "schritt_id": "bedarf_anmelden", "ursache": "W-CONS", "fallzahl": 11}
+    case = desk.walk(
+        case,
+        [
+            ("2026-03-02 10:00", "muster_erfassen", pattern, "hinweis_erfasst"),
+            ("2026-03-03 09:00", "an_ag_weitergeben", None, "ag_analyse"),
+            (
+                "2026-04-15 16:00",
+                "direkt_zur_entscheidung",
+                {"massnahmenart": "gemeinsames_formular"},
+                "lg_entscheidung",
+            ),
+            ("2026-05-20 12:00", "beschlossen", {"beschluss_ref": "Lenkungsgruppe 2026-05-20, TOP 2"}, "umsetzung"),
+            ("2026-07-01 10:00", "umgesetzt", {"umgesetzt_am": "2026-06-30"}, "wirkung_beobachten"),
+        ],
+        actor=KO,
+    )
+    assert case.due_at == utc("2027-03-01 23:00")  # 8 Monate from 07-01
+    # 6 months after 30 Jun: Wed 30 Dec, 00:00 Berlin.
+    assert desk.tick_at(utc("2026-12-29 22:59:59")) == 0
+    assert desk.tick_at(utc("2026-12-29 23:00")) == 1
+    assessment = {"wirkung": "wirksam", "median_arbeitstage_nachher": 4}
+    case = desk.walk(case, [("2027-01-11 10:00", "bewertung_erfassen", assessment, "wirkung_beobachten")], actor=KO)
+    assert desk.available(case) == {"bewertung_erfassen", "abschliessen"}
+    assert desk.why_not(case, "erneut_analysieren") == [
+        "Bedingung nicht erfüllt: Bewertete Wirkung ist „Teilweise wirksam“ oder „Nicht wirksam“"
+    ]
+    case = desk.walk(case, [("2027-01-11 10:05", "abschliessen", None, "wirkung_bewertet")], actor=KO)
+    assert (case.status, case.outcome) == ("completed", "wirksam")
+    assert desk.children(case) == []
     desk.assert_history_replays(case)
