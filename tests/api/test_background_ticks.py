@@ -49,7 +49,9 @@ def _wait_for(condition: Callable[[], Any], *, timeout: float = WAIT) -> Any:
 def _app(engine: Engine, settings: Settings, clock: FixedClock, **overrides: Any) -> FastAPI:
     engine.deploy_text(process_yaml(steps=TIMED_STEPS), actor="setup", file="intake.yaml")
     Accounts(engine.store, clock, hasher=FAST_HASHER).add_user("cw", PASSWORD, role="caseworker", team="nord")
-    return create_app(settings.model_copy(update={"tick_interval": INTERVAL, **overrides}), clock=clock)
+    return create_app(
+        settings.model_copy(update={"tick_enabled": True, "tick_interval": INTERVAL, **overrides}), clock=clock
+    )
 
 
 def _token(engine: Engine, clock: FixedClock) -> dict[str, str]:
