@@ -45,6 +45,7 @@ from engine.stalls import Stall, find_stalls
 from engine.taxonomy import Taxonomy, load_taxonomy
 
 __all__ = [
+    "SYSTEM_ACTOR",
     "ActionNotAllowed",
     "ActionOption",
     "ActionUnavailable",
@@ -74,7 +75,6 @@ __all__ = [
     "ProcessDefinition",
     "Reason",
     "ReplayedCase",
-    "SYSTEM_ACTOR",
     "Stall",
     "StallReport",
     "StepVisit",
