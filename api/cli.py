@@ -926,6 +926,42 @@ def case_pause(
     _print_case_change(case, f"Fall {case.id} pausiert ({reason})", fmt)
 
 
+@case_app.command("wait")
+def case_wait(
+    ctx: typer.Context,
+    case_id: Annotated[int, typer.Argument(metavar="ID", help="Fallnummer")],
+    party: Annotated[str, typer.Argument(metavar="STELLE", help="Auf wen der Fall wartet (Kürzel, z. B. BOT, KLIENT)")],
+    reason: Annotated[str, typer.Option("--reason", help="Grund als Code, z. B. W-EMB, W-DOC")],
+    note: Annotated[str | None, typer.Option("--note", help="Notiz")] = None,
+    expected_version: ExpectedVersion = None,
+    fmt: FormatOption = OutputFormat.TEXT,
+) -> None:
+    """Festhalten, auf wen der Fall wartet und warum (die Frist ruht nur, wo der Schritt es vorsieht)."""
+    engine = _load(ctx, case_id)[0]
+    case = engine.wait_on(
+        case_id, party, reason=reason, note=note, actor=_state(ctx).actor, expected_version=expected_version
+    )
+    due = f", Frist {_local(case.due_at)}" if case.due_at else ""
+    _print_case_change(case, f"Fall {case.id} wartet auf {party} ({reason}){due}", fmt)
+
+
+@case_app.command("finding")
+def case_finding(
+    ctx: typer.Context,
+    case_id: Annotated[int, typer.Argument(metavar="ID", help="Fallnummer")],
+    code: Annotated[str, typer.Option("--code", help="Stockungsursache, z. B. W-AUTH")],
+    text: Annotated[str, typer.Option("--text", help="Kurze Beschreibung ohne personenbezogene Daten")],
+    fmt: FormatOption = OutputFormat.TEXT,
+) -> None:
+    """Einen strukturellen Hinweis zu einem überfälligen Schritt erfassen (für Arbeits- und Projektgruppen)."""
+    engine = _load(ctx, case_id)[0]
+    finding_id = engine.add_finding(case_id, code=code, text=text, actor=_state(ctx).actor)
+    if fmt is OutputFormat.JSON:
+        _print_json({"id": finding_id, "case_id": case_id, "code": code})
+        return
+    typer.echo(f"Hinweis Nr. {finding_id} zu Fall {case_id} erfasst ({code})")
+
+
 @case_app.command("resume")
 def case_resume(
     ctx: typer.Context,

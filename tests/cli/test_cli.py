@@ -598,3 +598,15 @@ def test_python_m_api_cli_on_a_fresh_database_prints_one_line(tmp_path: Path) ->
 
 def test_python_m_api_cli_usage_error_exits_2(tmp_path: Path) -> None:
     assert _run_module("case", "fire", cwd=tmp_path).returncode == 2
+
+
+def test_waiting_on_someone_and_a_finding_on_a_case_that_did_not_stall(ready: Kimflow) -> None:
+    case_id = _open_case(ready)
+    waiting = ready("case", "wait", case_id, "KLIENT", "--reason", "W-DOC", "--format", "json")
+    assert _json(waiting)["waiting_on"] == "KLIENT"
+    unknown = ready("case", "wait", case_id, "XYZ", "--reason", "W-DOC")
+    assert unknown.exit_code == 1
+    assert "XYZ" in _error_line(unknown)
+    refused = ready("case", "finding", case_id, "--code", "W-AUTH", "--text", "Wohnungsamt vergibt keine Termine")
+    assert refused.exit_code == 1
+    assert "nicht überfällig" in _error_line(refused)
