@@ -24,7 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from api import errors
+from api import errors, web
 from api.routes import auth, cases, operations, processes, users
 from api.routes.common import problems
 from api.schemas import HealthPublic
@@ -111,6 +111,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         v1.include_router(module.router)
     _include_reports(v1)
     app.include_router(v1)
+    web.install(app)
 
     @app.get("/api/health", tags=["operations"], response_model=HealthPublic, responses=problems(503))
     def health(request: Request) -> Response:

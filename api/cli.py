@@ -1143,17 +1143,42 @@ def serve_command(
     host: Annotated[str, typer.Option("--host", help="Adresse")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port")] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Anzahl Prozesse (mehrere nur mit PostgreSQL)")] = 1,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Mit einer neuen Demo-Datenbank starten: simuliertes Jahr, ein Konto je Rolle"),
+    ] = False,
+    demo_cases: Annotated[int, typer.Option("--demo-cases", min=0, help="Fälle der Demo-Simulation")] = 400,
+    processes: Annotated[
+        Path, typer.Option("--processes", help="Prozessdefinitionen für die Demo")
+    ] = DEFAULT_PROCESSES,
 ) -> None:
-    """Die HTTP-API mit uvicorn starten (Einstellungen aus KIMFLOW_*-Variablen)."""
+    """Die Weboberfläche und HTTP-API mit uvicorn starten (Einstellungen aus KIMFLOW_*-Variablen)."""
     import os
+    import secrets
 
     import uvicorn
 
     state = _state(ctx)
-    state.ready_engine()  # refuse to start on a database that is not set up
-    state.close()
-    # The workers are separate processes that build their settings from the environment.
-    os.environ["KIMFLOW_DATABASE_URL"] = state.database
+    if demo:
+        from api.demo import DEMO_ACCOUNTS, build_demo
+
+        _require_paths([processes])
+        typer.echo(f"Demo wird vorbereitet: {demo_cases} Fälle über 12 Monate simulieren …")
+        built = build_demo(processes, cases=demo_cases)
+        os.environ["KIMFLOW_DATABASE_URL"] = built.database_url
+        os.environ.setdefault("KIMFLOW_ENVIRONMENT", "dev")
+        os.environ.setdefault("KIMFLOW_SECRET_KEY", secrets.token_urlsafe(32))
+        width = max(len(name) for name in built.passwords)
+        typer.echo(f"Demo-Datenbank: {built.directory / 'demo.db'}")
+        typer.echo(f"Adresse: http://{host}:{port}/")
+        typer.echo("Demo-Konten (Benutzername  Passwort  Rolle):")
+        for name, password in built.passwords.items():
+            typer.echo(f"  {name.ljust(width)}  {password}  {DEMO_ACCOUNTS[name]}")
+    else:
+        state.ready_engine()  # refuse to start on a database that is not set up
+        state.close()
+        # The workers are separate processes that build their settings from the environment.
+        os.environ["KIMFLOW_DATABASE_URL"] = state.database
     uvicorn.run("api.app:app_from_environment", factory=True, host=host, port=port, workers=workers)
 
 

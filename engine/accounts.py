@@ -206,6 +206,11 @@ class Accounts:
             )
         return IssuedToken(token, user, expires_at)
 
+    def revoke_token(self, token: str) -> None:
+        """End a token now (logging out); an unknown token is no error, the outcome is the same."""
+        with self.store.transaction() as conn:
+            conn.execute(sa.delete(tokens_t).where(tokens_t.c.token_hash == _hash_token(token)))
+
     def resolve_token(self, token: str) -> User:
         """The enabled user a valid, unexpired token belongs to.
 

@@ -1,0 +1,1 @@
+"""Pages of the web UI, one module per kind of user work (account, cases, processes, reports, users)."""
