@@ -12,6 +12,7 @@ app built by :func:`api.app.create_app`; API paths keep their problem documents.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.web.i18n import N_
-from api.web.session import CsrfRejected, LoginRequired, PageForbidden
+from api.web.session import CsrfRejected, LoginRequired, PageForbidden, remember_user
 from api.web.templating import render
 
 STATIC = Path(__file__).parent / "static"
@@ -80,17 +81,35 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(CsrfRejected, on_csrf)
 
     json_http = app.exception_handlers[StarletteHTTPException]
+    json_unexpected = app.exception_handlers[Exception]
 
     async def on_http(request: Request, exc: Exception) -> Any:
         assert isinstance(exc, StarletteHTTPException)
         if not is_page_request(request) or exc.status_code not in _HTTP_PAGES:
             return await json_http(request, exc)
+        remember_user(request)
         heading, message = _HTTP_PAGES[exc.status_code]
         return render(
             request, "error.html", status_code=exc.status_code, heading=heading, message=message, correlation=None
         )
 
+    async def on_unexpected(request: Request, exc: Exception) -> Any:
+        """A page that fails shows a German error page; the correlation id is the one the log carries."""
+        problem = await json_unexpected(request, exc)
+        if not is_page_request(request):
+            return problem
+        correlation = json.loads(bytes(problem.body)).get("correlation_id")
+        return render(
+            request,
+            "error.html",
+            status_code=500,
+            heading=N_("Unerwarteter Fehler"),
+            message=N_("Das hat nicht geklappt. Bitte versuchen Sie es noch einmal oder melden Sie die Kennung."),
+            correlation=correlation,
+        )
+
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
 
 
 __all__ = ["install", "is_page_request"]

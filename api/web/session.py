@@ -84,6 +84,20 @@ def session_user(request: Request, accounts: AccountsDep) -> User:
 SessionUser = Annotated[User, Depends(session_user)]
 
 
+def remember_user(request: Request) -> User | None:
+    """The session's user, if any, for pages anyone may see (so they still show the user's navigation)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        user: User = request.app.state.accounts.resolve_token(token)
+    except InvalidCredentials:
+        return None
+    request.state.user = user
+    request.state.session_token = token
+    return user
+
+
 def page_for(*roles: str):  # type: ignore[no-untyped-def]
     """A dependency admitting only these roles to a page (others see a 403 page)."""
     allowed = frozenset(roles)
@@ -131,6 +145,7 @@ __all__ = [
     "cookie_is_secure",
     "csrf_token",
     "page_for",
+    "remember_user",
     "safe_next",
     "session_user",
 ]

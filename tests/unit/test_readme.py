@@ -19,7 +19,7 @@ def _code_blocks(language: str) -> list[str]:
 def test_readme_has_exactly_two_setup_commands() -> None:
     commands = _code_blocks("sh")
     assert len(commands) == 2
-    assert "kimflow simulate" in commands[0]
+    assert "kimflow serve --demo" in commands[0]
     assert "pytest" in commands[1]
 
 

@@ -17,6 +17,7 @@ from api.web.session import (
     CsrfChecked,
     SessionUser,
     cookie_is_secure,
+    remember_user,
     safe_next,
 )
 from api.web.templating import HOME, render
@@ -93,18 +94,7 @@ def switch_language(sprache: Annotated[str, Form()] = "de", weiter: Annotated[st
 
 
 @router.get("/barrierefreiheit")
-def accessibility_statement(request: Request, accounts: AccountsDep) -> Response:
+def accessibility_statement(request: Request) -> Response:
     """The Erklärung zur Barrierefreiheit (BITV NRW § 12a BGG NRW), reachable without login."""
-    _optional_user(request, accounts)
+    remember_user(request)
     return render(request, "account/accessibility.html", contact=ACCESSIBILITY_CONTACT)
-
-
-def _optional_user(request: Request, accounts: AccountsDep) -> None:
-    """Show the navigation on public pages to a logged-in user."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        try:
-            request.state.user = accounts.resolve_token(token)
-            request.state.session_token = token
-        except InvalidCredentials:
-            pass
