@@ -18,7 +18,7 @@ from fastapi import Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api import security
+from api import errors, oidc, security
 from api.errors import ApiProblem, engine_error_response
 from api.settings import Settings
 from engine import CaseNotFound, EngineError, audit
@@ -46,14 +46,72 @@ AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def current_user(accounts: AccountsDep, token: Annotated[str | None, Depends(security.bearer_scheme)] = None) -> User:
-    """The user of the bearer token (401 if missing, unknown, expired or disabled)."""
+def get_oidc(request: Request) -> oidc.OidcClient | None:
+    """The single sign-on client of the app, or None if ``KIMFLOW_OIDC_ISSUER`` is unset."""
+    return oidc.client_for(request.app)
+
+
+OidcDep = Annotated[oidc.OidcClient | None, Depends(get_oidc)]
+
+
+def _sso_user(client: oidc.OidcClient, accounts: Accounts, token: str) -> User:
+    """The user of a bearer JWT from the identity provider (401 invalid, 403 no kimflow role, 503 unreachable)."""
+    try:
+        return oidc.with_local_account(client.authenticate_bearer(token), accounts)
+    except oidc.OidcForbidden as exc:
+        raise ApiProblem(
+            "forbidden",
+            "Die Anmeldung über das Single Sign-on gibt keine kimflow-Rolle",
+            detail_en=f"single sign-on grants no kimflow role: {exc}",
+            reason=exc.reason,
+        ) from None
+    except oidc.OidcUnavailable as exc:
+        errors.logger.warning("single sign-on: %s", exc)
+        raise ApiProblem(
+            "unhealthy",
+            "Der Anmeldedienst (Single Sign-on) ist nicht erreichbar",
+            detail_en="the single sign-on provider is unreachable",
+            reason=exc.reason,
+        ) from None
+    except oidc.OidcError as exc:
+        raise ApiProblem(
+            "unauthorized",
+            f"SSO-Token ungültig ({_SSO_REASONS.get(exc.reason, exc.reason)})",
+            detail_en=f"invalid single sign-on token: {exc}",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            reason=exc.reason,
+        ) from None
+
+
+_SSO_REASONS = {
+    "expired": "abgelaufen",
+    "audience": "nicht für kimflow ausgestellt",
+    "issuer": "von einem fremden Aussteller",
+    "signature": "Signatur ungültig",
+    "claims": "Angaben unvollständig",
+    "no-user": "nennt keinen Benutzer",
+    "disabled": "Konto in kimflow gesperrt",
+}
+
+
+def current_user(
+    accounts: AccountsDep,
+    sso: OidcDep,
+    token: Annotated[str | None, Depends(security.bearer_scheme)] = None,
+) -> User:
+    """The user of the bearer token (401 if missing, unknown, expired or disabled).
+
+    With single sign-on on (:mod:`api.oidc`), a token shaped like a JWT is checked as one
+    from the identity provider; kimflow's own tokens never contain a dot.
+    """
     if not token:
         raise ApiProblem(
             "unauthorized",
             "Anmeldung erforderlich: Authorization: Bearer <Token>",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    if sso is not None and oidc.looks_like_jwt(token):
+        return _sso_user(sso, accounts, token)
     try:
         return accounts.resolve_token(token)
     except InvalidCredentials:
