@@ -6,7 +6,7 @@ engine objects (``engine/case.py``). The ``from_*`` helpers convert engine objec
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -169,6 +169,7 @@ class CaseSummaryPublic(BaseModel):
     closed_at: datetime | None
     due_at: datetime | None
     parent_id: int | None
+    team: str | None = Field(description="The team the case belongs to (its opener's; a child case its parent's)")
 
     @classmethod
     def from_case(cls, case: Case) -> CaseSummaryPublic:
@@ -189,6 +190,7 @@ class CaseSummaryPublic(BaseModel):
             closed_at=case.closed_at,
             due_at=case.due_at,
             parent_id=case.parent_id,
+            team=case.team,
         )
 
 
@@ -356,6 +358,34 @@ class FindingCreate(BaseModel):
 class FindingPublic(BaseModel):
     id: int
     case_id: int
+
+
+class FindingEntryPublic(BaseModel):
+    """A structural finding as working and project groups read it: where, which code, what was observed."""
+
+    id: int
+    code: str
+    code_label: str = Field(description="The stall-cause code's German label")
+    text: str = Field(description="The caseworker's description of the pattern (no personal data)")
+    process_id: str
+    process_version: int
+    step: str
+    step_title: str
+    agency: str | None
+    created_on: date = Field(description="The day the finding was recorded (Berlin time)")
+    case_id: int | None = Field(description="The case it was found on; coordinators only, null for project groups")
+
+
+class FindingsPublic(BaseModel):
+    data: list[FindingEntryPublic]
+    count: int
+    next_cursor: str | None = Field(default=None, description="Pass as ?cursor= for the next page; null on the last")
+
+
+class ConsentRecordedPublic(ConsentPublic):
+    """A recorded consent, with the case version it produced (also the response's ``ETag``)."""
+
+    case_version: int
 
 
 class AnonymisedPublic(BaseModel):

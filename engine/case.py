@@ -36,6 +36,8 @@ class Case:
         paused: Whether the case is paused (waiting), with ``pause_reason``.
         outcome: Outcome code once ended.
         parent_id/child_name: Set on child cases.
+        team: The team the case belongs to (given when it is opened; a child case inherits
+            its parent's); who may see it is decided by the caller, e.g. the HTTP API.
     """
 
     id: int
@@ -58,6 +60,7 @@ class Case:
     due_at: datetime | None = None
     visit_id: int | None = None
     step_entered_at: datetime | None = None
+    team: str | None = None
 
     @property
     def process_ref(self) -> str:
@@ -134,6 +137,28 @@ class Consent:
 
 
 @dataclass(frozen=True, slots=True)
+class Finding:
+    """A structural finding: a reason code and a short text without personal data, on a visit that stalled.
+
+    Findings are what caseworkers pass on to working and project groups (the Strukturansatz):
+    the engine refuses texts that quote the case's own data, but a finding still belongs to
+    one case, so whoever lists findings decides whether ``case_id`` and ``created_by`` go along.
+    """
+
+    id: int
+    case_id: int
+    visit_id: int
+    process_id: str
+    process_version: int
+    step: str
+    agency: str | None
+    code: str
+    text: str
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
 class ActionOption:
     """An action of the current step and whether it can be fired now.
 
@@ -164,5 +189,6 @@ __all__ = [
     "Case",
     "CaseEvent",
     "Consent",
+    "Finding",
     "StepVisit",
 ]

@@ -29,6 +29,7 @@ from engine.case import (
     Case,
     CaseEvent,
     Consent,
+    Finding,
     StepVisit,
 )
 from engine.clock import Clock, SystemClock
@@ -176,6 +177,54 @@ class Engine:
         with self.store.read() as conn:
             return st.load_cases(conn, where, limit=limit, offset=offset)
 
+    def findings(
+        self,
+        *,
+        process_id: str | None = None,
+        step: str | None = None,
+        code: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Finding]:
+        """Structural findings matching all given filters, newest first.
+
+        Each finding carries its case and its author; whoever passes findings on to working
+        and project groups decides which of the two they may see (the HTTP API shows them
+        neither author nor, to project groups, the case).
+
+        Args:
+            before_id: Only findings older than this one (the last id of the previous page).
+            limit: Page size.
+        """
+        f = st.findings_t.c
+        where = [
+            column == value
+            for column, value in ((f.process_id, process_id), (f.step, step), (f.code, code))
+            if value is not None
+        ]
+        if before_id is not None:
+            where.append(f.id < before_id)
+        query = (
+            sa.select(
+                f.id,
+                f.case_id,
+                f.visit_id,
+                f.process_id,
+                f.process_version,
+                f.step,
+                f.agency,
+                f.code,
+                f.text,
+                f.created_at,
+                f.created_by,
+            )
+            .where(*where)
+            .order_by(f.id.desc())
+            .limit(limit)
+        )
+        with self.store.read() as conn:
+            return [Finding(*row) for row in conn.execute(query)]
+
     def available_actions(self, case_id: int) -> list[ActionOption]:
         """The actions of the case's current step, each with whether and why not it can be fired now."""
         with self.store.read() as conn:
@@ -215,8 +264,14 @@ class Engine:
         data: Mapping[str, Any] | None = None,
         version: int | None = None,
         assignee: str | None = None,
+        team: str | None = None,
     ) -> Case:
         """Open a case on the newest (or the given) version of a process.
+
+        ``team`` is the team the case belongs to for good (the HTTP API passes the opener's
+        team and shows a caseworker only their team's cases); child cases the case starts
+        later belong to the same team. It is stored with the case row in the opening
+        transaction, so no moment exists in which the case is visible without its team.
 
         Raises:
             DefinitionNotFound: If the process is not deployed.
@@ -224,7 +279,7 @@ class Engine:
         """
         compiled = self._compiled(process_id, version)
         with self.store.transaction() as conn:
-            case_id = self._open(conn, compiled, actor=actor, data=dict(data or {}), assignee=assignee)
+            case_id = self._open(conn, compiled, actor=actor, data=dict(data or {}), assignee=assignee, team=team)
             return st.load_case(conn, case_id)
 
     def fire(
@@ -663,6 +718,7 @@ class Engine:
         actor: str,
         data: dict[str, Any],
         assignee: str | None,
+        team: str | None = None,
         parent_id: int | None = None,
         child_name: str | None = None,
     ) -> int:
@@ -670,7 +726,7 @@ class Engine:
         self._check_data(definition, 0, data, None)
         now = self.clock.now()
         start = definition.steps[definition.start]
-        case_id = st.insert_case(
+        case_id = self.store.insert_case(
             conn,
             {
                 "process_id": definition.id,
@@ -685,6 +741,7 @@ class Engine:
                 "updated_at": now,
                 "parent_id": parent_id,
                 "child_name": child_name,
+                "team": team,
             },
         )
         visit_id, due_at = self._enter(conn, definition, case_id, start, data, now)
@@ -708,6 +765,7 @@ class Engine:
                 "detail": {
                     "process": definition.ref,
                     "assignee": assignee,
+                    "team": team,
                     "parent_id": parent_id,
                     "child_name": child_name,
                 },
@@ -924,6 +982,7 @@ class Engine:
                 actor=actor,
                 data=child_data,
                 assignee=case.assignee,
+                team=case.team,
                 parent_id=case.id,
                 child_name=child.name,
             )

@@ -1,16 +1,19 @@
-"""Statements that ride in the engine's own transaction, and the team a case belongs to.
+"""Statements that ride in the engine's own transaction.
 
 An HTTP request changes a case through one :class:`engine.Engine` operation, which is one
 database transaction. Some writes of the API layer must commit or roll back *with* that
-change, never apart from it: the access-log row of the change, the stored first response
-of an idempotent request, and the team of a newly opened case. :func:`request_scope`
-opens a scope (a context variable, so it is private to the request's thread or task);
-while it is active, :class:`ScopedStore` runs the scope's ``before_commit`` hooks on the
-operation's own connection just before it commits, and :class:`ScopedEngine` stamps every
-case it opens with the scope's team (child cases inherit their parent's team).
+change, never apart from it: the access-log row of the change and the stored first
+response of an idempotent request. :func:`request_scope` opens a scope (a context
+variable, so it is private to the request's thread or task); while it is active,
+:class:`ScopedStore` runs the scope's ``before_commit`` hooks on the operation's own
+connection just before it commits, and records in ``Scope.opened`` the ids of the cases
+the operation opened (the engine inserts every case through :meth:`Store.insert_case`),
+so that a hook can name a case that has no id yet when the request starts.
 
-Nothing here knows HTTP. ``engine/cases.py`` offers no extension point for this yet, so
-:class:`ScopedEngine` overrides its ``_open``; a public hook there would be cleaner.
+The team of a case is not the scope's business: it is a parameter of
+:meth:`engine.Engine.open_case`, stored with the case row (child cases inherit it).
+
+Nothing here knows HTTP, and the engine knows nothing of scopes: they hook into the store.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.cases import Engine
-from engine.machine import CompiledProcess
 from engine.store import Store, cases_t
 
 Hook = Callable[[sa.Connection], None]
@@ -35,7 +37,8 @@ class Scope:
     """What one request adds to the engine's transaction.
 
     Attributes:
-        team: The team of the acting user; cases opened in the scope belong to it.
+        team: The team of the acting user, for the hooks' use; the engine does not read it
+            (pass ``team`` to :meth:`engine.Engine.open_case` to give a case its team).
         before_commit: Run in order on the operation's connection, inside its transaction.
         opened: Ids of the cases opened in the scope's transaction (parents before children).
     """
@@ -79,12 +82,20 @@ class ScopedStore(Store):
             finally:
                 scope._active = False
 
+    def insert_case(self, conn: sa.Connection, values: dict[str, Any]) -> int:
+        case_id = super().insert_case(conn, values)
+        scope = _current.get()
+        if scope is not None and scope._active:
+            scope.opened.append(case_id)
+        return case_id
+
 
 class ScopedEngine(Engine):
-    """The engine on a :class:`ScopedStore`, stamping opened cases with the scope's team.
+    """The engine on a :class:`ScopedStore`.
 
     Args:
         database_url: SQLAlchemy URL.
+        store: An existing store instead of a URL (a :class:`ScopedStore`, for the hooks to run).
         **kwargs: As for :class:`engine.Engine` (``clock``, ``taxonomy``, ``durable``).
     """
 
@@ -92,23 +103,9 @@ class ScopedEngine(Engine):
         store = store or ScopedStore(database_url, durable=kwargs.get("durable", True))
         super().__init__(database_url, store=store, **kwargs)
 
-    def _open(self, conn: sa.Connection, compiled: CompiledProcess, **kwargs: Any) -> int:
-        case_id = super()._open(conn, compiled, **kwargs)
-        scope = _current.get()
-        parent_id = kwargs.get("parent_id")
-        if parent_id is not None:
-            team = conn.execute(sa.select(cases_t.c.team).where(cases_t.c.id == parent_id)).scalar()
-        else:
-            team = scope.team if scope is not None else None
-        if team is not None:
-            conn.execute(sa.update(cases_t).where(cases_t.c.id == case_id).values(team=team))
-        if scope is not None:
-            scope.opened.append(case_id)
-        return case_id
-
 
 def case_team(store: Store, case_id: int) -> tuple[bool, str | None]:
-    """Whether the case exists, and its team."""
+    """Whether the case exists, and its team (one indexed column, cheaper than loading the case)."""
     with store.read() as conn:
         row = conn.execute(sa.select(cases_t.c.team).where(cases_t.c.id == case_id)).first()
     return (row is not None, row.team if row is not None else None)

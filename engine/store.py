@@ -105,8 +105,8 @@ class CaseRecord(SQLModel, table=True):
     step_entered_at: datetime | None = _dt(default=None)
     parent_id: int | None = Field(default=None, index=True)
     child_name: str | None = Field(default=None, max_length=64)
-    # The team of the user who opened the case (children inherit the parent's); caseworkers see
-    # only their team's cases. Added by migration 0003; the engine's own statements never touch it.
+    # The team the case belongs to, set once when it is opened (children inherit the parent's);
+    # the API shows a caseworker only their team's cases. Added by migration 0003.
     team: str | None = Field(default=None, max_length=64, index=True)
 
 
@@ -396,6 +396,15 @@ class Store:
         except sa.exc.DBAPIError as exc:
             raise _store_error(exc) from exc
 
+    def insert_case(self, conn: sa.Connection, values: dict[str, Any]) -> int:
+        """Insert a case row in ``conn``'s transaction and return its id.
+
+        The engine opens every case (child cases included) through this method, so that a
+        store subclass sees each case opened in a transaction before that transaction
+        commits (:class:`engine.scope.ScopedStore` collects their ids for the HTTP API).
+        """
+        return insert_case(conn, values)
+
     def upgrade(self, revision: str = "head") -> None:
         """Create or upgrade the schema with the Alembic migrations."""
         from alembic import command
@@ -454,6 +463,7 @@ _CASE_COLUMNS = (
     "due_at",
     "visit_id",
     "step_entered_at",
+    "team",
 )
 _select_case = sa.select(*(cases_t.c[name] for name in _CASE_COLUMNS))
 

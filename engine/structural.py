@@ -56,9 +56,17 @@ def candidate_case_data(report: StallReport, candidate: Candidate, *, cause: str
 
 
 def open_structural_case(
-    engine: Engine, report: StallReport, rank: int, *, actor: str, cause: str | None = None
+    engine: Engine,
+    report: StallReport,
+    rank: int,
+    *,
+    actor: str,
+    cause: str | None = None,
+    team: str | None = None,
 ) -> Case:
     """Open a ``strukturhinweis`` case for the candidate of ``rank`` (1 = most excess office days).
+
+    ``team`` is the team that will own the case (the opener's, so they can see it).
 
     Raises:
         InvalidCaseData: No candidate has that rank.
@@ -67,7 +75,9 @@ def open_structural_case(
     candidate = next((c for c in report.candidates if c.rank == rank), None)
     if candidate is None:
         raise InvalidCaseData(0, {"rank": f"the report has no candidate {rank} (it has {len(report.candidates)})"})
-    return engine.open_case(STRUCTURAL_PROCESS, actor=actor, data=candidate_case_data(report, candidate, cause=cause))
+    return engine.open_case(
+        STRUCTURAL_PROCESS, actor=actor, data=candidate_case_data(report, candidate, cause=cause), team=team
+    )
 
 
 __all__ = ["STRUCTURAL_PROCESS", "candidate_case_data", "open_structural_case"]

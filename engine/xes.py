@@ -17,7 +17,8 @@ Case data values, consents, notes and reasons are never exported; besides the
 standard keys events carry only ``kimflow_step``, ``kimflow_action`` and
 ``kimflow_kind`` (ids from the definition), traces ``kimflow_process`` and
 ``kimflow_version``. The document is written in a stream, a batch of cases at a
-time (keyset pagination over case numbers), so memory stays bounded for any size.
+time (keyset pagination over case numbers), so memory stays bounded for any size;
+:func:`iter_xes` hands out the same document chunk by chunk (the HTTP API streams it).
 
 **Import** (:func:`import_xes`) reads a log (``.xes`` or gzip-compressed, detected by
 content) with the standard library's expat parser through start/end handlers
@@ -191,17 +192,37 @@ def export_xes(
         else:
             raw = out
         writer = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")  # type: ignore[arg-type]
+        exporter = _Exporter(engine, process_id, batch_cases)
         try:
-            return _Exporter(engine, writer, process_id, batch_cases).run()
+            for chunk in exporter.chunks():
+                writer.write(chunk)
         finally:
             writer.flush()
             writer.detach()  # leave a caller's stream open
+        return exporter.summary()
+
+
+def iter_xes(engine: Engine, *, process_id: str | None = None, batch_cases: int = 500) -> Iterator[bytes]:
+    """The document of :func:`export_xes` as UTF-8 chunks (one per batch of cases), for streaming.
+
+    A server can send each chunk as it is made, so neither it nor the client holds the
+    whole log. The process is looked up at once, before the first chunk, so an unknown
+    one is an error the caller can still answer properly; the chunks themselves read the
+    store a batch at a time, each batch in its own read transaction (as the export does).
+
+    Raises:
+        DefinitionNotFound: If ``process_id`` is given but not deployed (raised by this call).
+    """
+    if process_id is not None:
+        engine.registry.latest_version(process_id)  # raises DefinitionNotFound
+    return (chunk.encode("utf-8") for chunk in _Exporter(engine, process_id, batch_cases).chunks())
 
 
 class _Exporter:
-    def __init__(self, engine: Engine, out: io.TextIOWrapper, process_id: str | None, batch_cases: int) -> None:
+    """Makes the XES document as text chunks: the header, one chunk per batch of cases, the end."""
+
+    def __init__(self, engine: Engine, process_id: str | None, batch_cases: int) -> None:
         self.engine = engine
-        self.out = out
         self.process_id = process_id
         self.batch_cases = max(1, batch_cases)
         self.pseudonyms: dict[str, str] = {SYSTEM_ACTOR: SYSTEM_ACTOR}
@@ -216,9 +237,9 @@ class _Exporter:
             quoted = self.quoted[value] = _attr(value)
         return quoted
 
-    def run(self) -> ExportSummary:
+    def chunks(self) -> Iterator[str]:
         name = self.process_id or "kimflow"
-        self.out.write(
+        yield (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
             f'<log xes.version="1849-2016" xes.features="" xmlns="{XES_NAMESPACE}">\n'
             '\t<extension name="Concept" prefix="concept" uri="http://www.xes-standard.org/concept.xesext"/>\n'
@@ -239,8 +260,10 @@ class _Exporter:
             '\t<string key="source" value="kimflow"/>\n'
         )
         for cases, events in self._batches():
-            self._write(cases, events)
-        self.out.write("</log>\n")
+            yield self._render(cases, events)
+        yield "</log>\n"
+
+    def summary(self) -> ExportSummary:
         return ExportSummary(self.traces, self.events, len(self.pseudonyms) - 1)
 
     def _batches(self) -> Iterator[tuple[list[Any], list[Any]]]:
@@ -296,7 +319,7 @@ class _Exporter:
             pseudonym = self.pseudonyms[actor] = f"akteur-{len(self.pseudonyms)}"
         return pseudonym
 
-    def _write(self, cases: list[Any], events: list[Any]) -> None:
+    def _render(self, cases: list[Any], events: list[Any]) -> str:
         by_case: dict[int, list[Any]] = {}
         for row in events:
             by_case.setdefault(row[0], []).append(row)
@@ -338,7 +361,7 @@ class _Exporter:
                 add("\t\t</event>\n")
                 self.events += 1
             add("\t</trace>\n")
-        self.out.write("".join(parts))
+        return "".join(parts)
 
 
 _XML_ESCAPES = str.maketrans(
@@ -1158,6 +1181,7 @@ __all__ = [
     "definition_yaml",
     "export_xes",
     "import_xes",
+    "iter_xes",
     "read_log",
     "slugify",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -33,6 +33,7 @@ from api.schemas import (
     CloseCreate,
     ConsentCreate,
     ConsentPublic,
+    ConsentRecordedPublic,
     ConsentsPublic,
     EventPublic,
     EventsPublic,
@@ -88,7 +89,12 @@ def open_case(user: CaseWorker, change: ChangeDep, engine: EngineDep, body: Case
         case_id=None,
         fields=body.data,
         operation=lambda: engine.open_case(
-            body.process_id, actor=user.name, data=body.data, version=body.version, assignee=body.assignee
+            body.process_id,
+            actor=user.name,
+            data=body.data,
+            version=body.version,
+            assignee=body.assignee,
+            team=user.team,
         ),
         respond=_case_body,
         status=201,
@@ -105,7 +111,16 @@ def read_cases(
     assignee: Annotated[str | None, Query(max_length=128)] = None,
     waiting_on: Annotated[str | None, Query(max_length=20)] = None,
     agency: Annotated[str | None, Query(max_length=20, description="Agency of the current step")] = None,
-    overdue: Annotated[bool | None, Query(description="Open and past the current step's deadline")] = None,
+    overdue: Annotated[
+        bool | None, Query(description="true: as due=overdue; false: every case that is not overdue")
+    ] = None,
+    due: Annotated[
+        Literal["overdue", "at_risk"] | None,
+        Query(
+            description="overdue: open and past the current step's deadline; at_risk: past the step's warning "
+            "threshold (warn_after) but not yet due. Judged as GET /stalls judges: a stopped clock moves both later"
+        ),
+    ] = None,
     sort: SortKey = "id",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -125,6 +140,8 @@ def read_cases(
         waiting_on=waiting_on,
         agency=agency,
         overdue=overdue,
+        due=due,
+        registry=engine.registry,
         team_only=team_only,
         team=team,
         sort=sort,
@@ -289,17 +306,24 @@ def cancel_case(
     )
 
 
-@router.post("/{case_id}/consents", status_code=201, responses=CHANGE_RESPONSES, response_model=ConsentPublic)
+@router.post("/{case_id}/consents", status_code=201, responses=CHANGE_RESPONSES, response_model=ConsentRecordedPublic)
 def record_consent(
     ref: CaseAccess, change: ChangeDep, engine: EngineDep, expected: IfMatch, body: ConsentCreate
 ) -> Response:
-    """Record the client's consent to share data of some categories with an agency."""
+    """Record the client's consent to share data of some categories with an agency.
+
+    Recording a consent is a change of the case (its version goes up), so the response
+    carries the new version as ``ETag`` (and as ``case_version``) for the next change.
+    """
 
     def respond(conn: sa.Connection, case_id: int) -> dict[str, Any]:
         newest = st.load_consents(conn, case_id)[-1]
-        return ConsentPublic.from_consent(newest).model_dump(mode="json")
+        version = st.load_case(conn, case_id).version  # as committed with the consent
+        return ConsentRecordedPublic(
+            **ConsentPublic.from_consent(newest).model_dump(), case_version=version
+        ).model_dump(mode="json")
 
-    return change.run(
+    response = change.run(
         payload=body,
         case_id=ref.case_id,
         fields=["consents"],
@@ -315,6 +339,9 @@ def record_consent(
         respond=respond,
         status=201,
     )
+    if response.status_code == 201:  # first response or its replay; problems carry no ETag
+        response.headers["ETag"] = etag(json.loads(bytes(response.body))["case_version"])
+    return response
 
 
 @router.post("/{case_id}/consents/{consent_id}/revoke", responses=CHANGE_RESPONSES, response_model=CasePublic)

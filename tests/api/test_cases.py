@@ -26,6 +26,7 @@ def test_open_case_returns_201_with_etag_and_belongs_to_the_openers_team(api: Ap
     body = response.json()
     assert response.headers["etag"] == '"1"'
     assert body["step"] == "intake" and body["data"] == {"name": "Amira"} and body["version"] == 1
+    assert body["team"] == "nord" and api.engine.get_case(body["id"]).team == "nord"
     assert api.request("GET", f"/api/v1/cases/{body['id']}", "cw_sued").status_code == 404
 
 
@@ -105,10 +106,10 @@ def test_consent_record_list_revoke(api: Api) -> None:
     assert recorded.status_code == 201, recorded.text
     consent = recorded.json()
     assert consent["recipient"] == "JC" and consent["categories"] == ["identity"]
+    assert recorded.headers["etag"] == '"2"' and consent["case_version"] == 2  # the version the change produced
     listed = api.request("GET", f"/api/v1/cases/{case['id']}/consents", "cw_nord").json()
     assert listed["count"] == 1
-    current = api.request("GET", f"/api/v1/cases/{case['id']}", "cw_nord").json()
-    revoked = api.change(current, f"consents/{consent['id']}/revoke")
+    revoked = api.change({**case, "version": consent["case_version"]}, f"consents/{consent['id']}/revoke")
     assert revoked.status_code == 200
     again = api.change(revoked.json(), f"consents/{consent['id']}/revoke")
     assert again.status_code == 404 and again.json()["type"] == PROBLEM + "consent-not-found"
@@ -156,6 +157,43 @@ def test_list_filters_sorts_and_pages_with_an_opaque_cursor(api: Api) -> None:
     assert bad.status_code == 400 and bad.json()["type"] == PROBLEM + "bad-request"
 
 
+def test_worklist_by_deadline_state_judges_like_the_stall_list(api: Api) -> None:
+    # intake: warning after 2 office days (end of Wednesday), deadline after 3 (end of Thursday).
+    late, paused, ended = (api.open_case() for _ in range(3))
+    api.open_case(user="cw_sued")
+    api.advance(timedelta(days=1))  # Tuesday: the clock of one case stops before its deadline
+    api.change(paused, "pause", json={"reason": "W-CLIENT"})
+    api.change(ended, "cancel", json={"reason": "doppelt"})
+
+    def ids(query: str, user: str = "cw_nord") -> list[int]:
+        response = api.request("GET", f"/api/v1/cases?{query}", user)
+        assert response.status_code == 200, response.text
+        return [c["id"] for c in response.json()["data"]]
+
+    def stalls(status: str, user: str = "cw_nord") -> list[int]:
+        found = api.request("GET", "/api/v1/stalls", user).json()["data"]
+        return sorted(s["case_id"] for s in found if s["status"] == status)
+
+    api.advance(timedelta(days=2, hours=2))  # Thursday 10:00: past the warning, not yet due
+    assert ids("due=at_risk") == [late["id"]] == stalls("at_risk")
+    assert ids("due=overdue") == [] == stalls("stalled")
+    api.advance(timedelta(days=4))  # Monday: past the stored deadline; the paused case's moved later
+    assert ids("due=overdue") == [late["id"]] == stalls("stalled")
+    assert ids("overdue=true") == [late["id"]]
+    assert ids("due=at_risk") == [] == stalls("at_risk")
+    assert ids("overdue=false") == [paused["id"], ended["id"]]
+    assert ids("overdue=true&due=at_risk") == []
+    assert len(ids("due=overdue", "koordination")) == 2 == len(stalls("stalled", "koordination"))
+    page = api.request("GET", "/api/v1/cases?due=overdue&limit=1&sort=-id", "koordination").json()
+    rest = api.request(
+        "GET", f"/api/v1/cases?due=overdue&limit=1&sort=-id&cursor={page['next_cursor']}", "koordination"
+    )
+    assert [c["id"] for c in page["data"] + rest.json()["data"]] == sorted(ids("due=overdue", "koordination"))[::-1]
+    assert rest.json()["next_cursor"] is None
+    bad = api.request("GET", "/api/v1/cases?due=soon", "cw_nord")
+    assert bad.status_code == 422 and bad.json()["type"] == PROBLEM + "request-invalid"
+
+
 def test_caseworkers_see_only_their_teams_cases_and_others_are_not_found(api: Api) -> None:
     case = api.open_case(user="cw_nord")
     for path in ("", "/history", "/consents"):
@@ -178,6 +216,19 @@ def test_idempotent_retry_returns_the_first_response_and_changes_nothing(api: Ap
     assert len(api.engine.history(case["id"])) == 2
     other = api.change(case, "actions/forward", json={"data": {"note": "x"}}, headers=headers)
     assert other.status_code == 422 and other.json()["type"] == PROBLEM + "idempotency-key-reused"
+
+
+def test_a_replayed_consent_carries_the_etag_of_the_first_response(api: Api) -> None:
+    case = api.open_case()
+    body = {"recipient": "JC", "purpose": "Leistungen klären", "categories": ["identity"]}
+    first = api.change(case, "consents", json=body, headers={"Idempotency-Key": "consent-1"})
+    api.change({**case, "version": 2}, "assign", json={"assignee": "x"})  # the case moves on to version 3
+    again = api.change(case, "consents", json=body, headers={"Idempotency-Key": "consent-1"})
+    assert first.status_code == again.status_code == 201
+    assert first.headers["etag"] == again.headers["etag"] == '"2"'
+    assert again.headers["idempotent-replayed"] == "true" and again.json() == first.json()
+    stale = api.change(case, "consents", json=body)
+    assert stale.status_code == 412 and "etag" not in stale.headers
 
 
 def test_idempotent_open_creates_one_case(api: Api) -> None:
