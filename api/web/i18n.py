@@ -7,7 +7,7 @@ never show a missing translation, and an English page falls back to German for a
 yet translated (a test lists such texts, so none stay behind). The ``.po`` file is compiled
 in memory when the app starts: no compiled ``.mo`` files in the repository.
 
-Extract new texts with ``pybabel extract -F babel.cfg -o messages.pot api/web`` and merge
+Extract new texts with ``pybabel extract -F babel.cfg -k N_ -o messages.pot .`` (from the repository root) and merge
 them with ``pybabel update -i messages.pot -d api/web/locale``.
 
 The language of a request: the ``kimflow_lang`` cookie (set by the language switch), else

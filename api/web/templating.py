@@ -77,13 +77,20 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     user = getattr(request.state, "user", None)
     session_token = getattr(request.state, "session_token", None)
     settings = request.app.state.settings
+    navigation = NAVIGATION.get(user.role, ()) if user else ()
+    path = request.url.path
+    # The navigation entry of the page's section: the longest entry the path lies under.
+    active_nav = max(
+        (entry for entry, _ in navigation if path == entry or path.startswith(entry + "/")), key=len, default=None
+    )
     html = (
         environment(locale)
         .get_template(template)
         .render(
             request=request,
             user=user,
-            navigation=NAVIGATION.get(user.role, ()) if user else (),
+            navigation=navigation,
+            active_nav=active_nav,
             csrf_field=CSRF_FIELD,
             csrf_token=csrf_token(settings, session_token) if session_token else "",
             current_path=request.url.path,

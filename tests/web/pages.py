@@ -28,11 +28,16 @@ class WebSession:
     def csrf(self) -> str:
         return csrf_token(self.api.client.app.state.settings, self.token)
 
-    def get(self, url: str, **kwargs: Any) -> Any:
-        return self.api.client.get(url, cookies={SESSION_COOKIE: self.token}, follow_redirects=False, **kwargs)
+    @property
+    def cookie(self) -> dict[str, str]:
+        # A Cookie header rather than ``cookies=``: per-request cookies are deprecated in httpx2,
+        # and the client's own jar must stay empty so each session is separate.
+        return {"Cookie": f"{SESSION_COOKIE}={self.token}"}
+
+    def get(self, url: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        return self.api.client.get(url, headers={**self.cookie, **(headers or {})}, follow_redirects=False, **kwargs)
 
     def post(self, url: str, data: dict[str, Any] | None = None, *, csrf: bool = True, **kwargs: Any) -> Any:
         form = {**(data or {}), **({CSRF_FIELD: self.csrf} if csrf else {})}
-        return self.api.client.post(
-            url, data=form, cookies={SESSION_COOKIE: self.token}, follow_redirects=False, **kwargs
-        )
+        headers = {**self.cookie, **kwargs.pop("headers", {})}
+        return self.api.client.post(url, data=form, headers=headers, follow_redirects=False, **kwargs)
