@@ -495,6 +495,36 @@ def test_pause_resume_waiting_and_assignment(api: Api, browse) -> None:
     ]
 
 
+def test_ending_a_case_early_or_cancelling_it_needs_an_outcome_and_a_reason(api: Api, browse) -> None:
+    caseworker = browse("cw_nord")
+    moved, mistake = api.open_case("cw_nord"), api.open_case("cw_nord")
+    url = f"/faelle/{moved['id']}"
+    page = caseworker.get(url)
+    assert "Fall beenden" in text(page.text)
+    missing = caseworker.post(f"{url}/beenden", {"version": version_of(page.text), "outcome": "", "end_reason": ""})
+    assert missing.status_code == 422
+    shown = text(missing.text)
+    assert "Bitte wählen Sie, wie der Fall endet." in shown and "Bitte begründen Sie das Beenden" in shown
+    assert api.engine.get_case(moved["id"]).status == "open"
+    ended = caseworker.post(
+        f"{url}/beenden", {"version": version_of(page.text), "outcome": "verzogen", "end_reason": "nach Köln verzogen"}
+    )
+    assert ended.status_code == 303
+    closed = api.engine.get_case(moved["id"])
+    assert (closed.status, closed.outcome) == ("closed", "verzogen")
+    after = text(caseworker.get(url).text)
+    assert "Vorzeitig beendet" in after and "Fall beenden" not in after
+
+    url = f"/faelle/{mistake['id']}"
+    page = caseworker.get(url)
+    cancelled = caseworker.post(
+        f"{url}/beenden", {"version": version_of(page.text), "outcome": "storniert", "end_reason": "doppelt angelegt"}
+    )
+    assert cancelled.status_code == 303
+    assert api.engine.get_case(mistake["id"]).status == "cancelled"
+    assert [e.fields for e in changes_logged(api, mistake["id"])] == [()]
+
+
 def test_structural_finding_only_on_a_stalled_visit(api: Api, browse) -> None:
     case = api.open_case("cw_nord", {"name": "Amira Beispiel"})
     caseworker = browse("cw_nord")

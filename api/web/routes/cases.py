@@ -136,6 +136,15 @@ DONE = {
     "wartet": N_("Gespeichert, auf wen der Fall wartet."),
     "zugewiesen": N_("Die Zuständigkeit wurde gespeichert."),
     "hinweis": N_("Der strukturelle Hinweis wurde gespeichert."),
+    "beendet": N_("Der Fall wurde vorzeitig beendet."),
+    "storniert": N_("Der Fall wurde storniert."),
+}
+#: Outcomes a caseworker can choose when ending a case early (code -> German label).
+EARLY_OUTCOMES = {
+    "verzogen": N_("Person ist verzogen"),
+    "kein_bedarf": N_("Kein Unterstützungsbedarf mehr"),
+    "kontakt_abgebrochen": N_("Kontakt abgebrochen"),
+    "anderweitig_geloest": N_("Anderweitig gelöst"),
 }
 #: German messages for problems the engine reports on inputs that are not case data fields.
 INPUT_PROBLEMS = {
@@ -1176,6 +1185,7 @@ def _case_page(
         category_labels=[(k, pick(*v)) for k, v in CATEGORY_LABELS.items()],
         agencies=list(definition.agencies.items()),
         reason_groups=reason_groups,
+        early_outcomes=list(EARLY_OUTCOMES.items()),
         assignable=_assignable(accounts, case, user),
         visit_options=visit_options,
         current_visit=case.visit_id,
@@ -1610,6 +1620,45 @@ def add_finding(
         ),
         done="hinweis",
         anchor="#hinweis",
+    )
+
+
+@router.post("/faelle/{case_id}/beenden", dependencies=[CsrfChecked])
+def end_case(
+    request: Request, case_id: str, user: Staff, engine: EngineDep, accounts: AccountsDep, form: PostedForm
+) -> Response:
+    """End the case early with an outcome, or cancel it as opened in error; both need a reason."""
+    number = _require_visible(engine, user, case_id)
+    expected = _expected_version(form)
+    if expected is None:
+        return _incomplete_form(request)
+    _ = gettext_for(request)
+    outcome = str(form.get("outcome", ""))
+    reason = " ".join(str(form.get("end_reason", "")).split())
+    problems = {}
+    if outcome not in EARLY_OUTCOMES and outcome != "storniert":
+        problems["outcome"] = _("Bitte wählen Sie, wie der Fall endet.")
+    if not 3 <= len(reason) <= 500:
+        problems["end_reason"] = _("Bitte begründen Sie das Beenden in 3 bis 500 Zeichen.")
+    if problems:
+        return _refused(request, user, engine, accounts, number, form, "beenden", problems)
+    if outcome == "storniert":
+        operation = lambda: engine.cancel(number, reason=reason, actor=user.name, expected_version=expected)  # noqa: E731
+    else:
+        operation = lambda: engine.close(  # noqa: E731
+            number, outcome=outcome, reason=reason, actor=user.name, expected_version=expected
+        )
+    return _apply(
+        request,
+        user,
+        engine,
+        accounts,
+        number,
+        form,
+        key="beenden",
+        fields=[],
+        operation=operation,
+        done="storniert" if outcome == "storniert" else "beendet",
     )
 
 
