@@ -32,7 +32,7 @@ NAVIGATION: dict[str, tuple[tuple[str, str], ...]] = {
         ("/auswertung", N_("Auswertung")),
     ),
     PROJECTGROUP: (("/auswertung", N_("Auswertung")), ("/auswertung/vergleich", N_("Vergleich"))),
-    ADMIN: (("/konten", N_("Konten")),),
+    ADMIN: (("/konten", N_("Konten")), ("/konten/zugriffsprotokoll", N_("Zugriffsprotokoll"))),
 }
 
 #: The roles as users call them (translated in the template).
