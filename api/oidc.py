@@ -28,11 +28,11 @@ thread from async code)::
     from api import oidc
 
     client = oidc.client_for(request.app)            # None when SSO is off
-    # 1. GET /login/sso: send the browser to the provider.
-    pending = client.begin_login("https://kimflow.kommune.de/login/sso/callback")
+    # 1. GET /anmelden/sso: send the browser to the provider.
+    pending = client.begin_login("https://kimflow.kommune.de/anmelden/sso/zurueck")
     #    keep pending.to_dict() until the callback, bound to this browser (e.g. in a
     #    signed, HttpOnly, short-lived cookie), then redirect to pending.authorize_url.
-    # 2. GET /login/sso/callback?code=…&state=…&iss=…: the provider sent the browser back.
+    # 2. GET /anmelden/sso/zurueck?code=…&state=…&iss=…: the provider sent the browser back.
     result = client.finish_login(oidc.PendingLogin.from_dict(saved), dict(request.query_params))
     result.user                                       # the mapped User: start the session with it
     # 3. Logging out of kimflow may also end the provider's session:
@@ -46,9 +46,9 @@ the token endpoint (client secret by HTTP Basic; a public client without a secre
 id), and validates the ID token (signature, ``iss``, ``aud`` = client id, ``azp``, ``exp``,
 ``nonce``) before mapping it to a user. The redirect URI must be registered at the provider
 exactly as passed. Pass ``result.user`` through :func:`with_local_account` as the API does.
-A user known only to the provider has ``id`` :data:`SSO_USER_ID` (0): kimflow's stored
-session tokens (``Accounts.issue_token``) need a local account row, which does not exist yet
-for such a user (see ``docs/oidc.md``, "Open points").
+A user known only to the provider has ``id`` :data:`SSO_USER_ID` (0) for API requests; the
+web login (:mod:`api.web.routes.sso`) gives them a password-less local account
+(``Accounts.sso_account``) so that a stored session token can refer to it.
 
 **Errors.** :class:`OidcInvalid` (401: bad, expired or foreign token, failed login),
 :class:`OidcForbidden` (403: a valid identity without a kimflow role),

@@ -6,6 +6,12 @@ and a disabled flag. A token is 32 random bytes handed to the client once; only 
 is stored, with an expiry, so a leaked database does not leak usable tokens. Time comes from
 the caller's clock. What each role may do is decided in ``api/``; this module only knows
 which roles exist.
+
+Users whom the municipality's identity provider vouched for (single sign-on, ``api/oidc.py``)
+get an account too, made or refreshed at each web login by :meth:`Accounts.sso_account`:
+kimflow's session tokens belong to a row of the users table. Such an account has no password
+(:data:`NO_PASSWORD` is no hash, so no password ever verifies), and disabling it locks the
+name out of single sign-on as well.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from engine.clock import Clock
-from engine.errors import EngineError
+from engine.errors import EngineError, StoreError
 from engine.store import Store, tokens_t, users_t
 
 CASEWORKER = "caseworker"
@@ -34,6 +40,13 @@ _hasher = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) 
 # wrong password and response times do not reveal which names exist (a fixed hash of a fixed
 # text with the default parameters, so importing this module computes nothing).
 _DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$YWJjZGVmZ2hpamtsbW5vcA$stuciw9WuOkCjUnuh66/usbahD4M4F/2l+to+g0Pcok"
+#: The stored "hash" of an account made for single sign-on: not an argon2 hash, so no password
+#: matches it (argon2 hashes start with ``$argon2``).
+NO_PASSWORD = "!sso"
+# The column widths of the users table (engine/store.py): checked here, so PostgreSQL's
+# varchar limits never surface as database errors.
+_NAME_MAX = 128
+_TEAM_MAX = 64
 
 
 class AccountError(EngineError):
@@ -176,6 +189,54 @@ class Accounts:
             conn.execute(sa.delete(tokens_t).where(tokens_t.c.user_id == row.id))
         return User(row.id, row.name, row.role, row.team, True, row.created_at)
 
+    def sso_account(self, name: str, *, role: str, team: str | None = None) -> User:
+        """The local account of a user the identity provider vouched for, made or brought up to date.
+
+        A new account gets no password (:data:`NO_PASSWORD`); an existing one keeps its
+        password (a local account of the same name is the same person, see ``docs/oidc.md``)
+        and takes the provider's role and team, which count at every login. The result can be
+        handed to :meth:`issue_token`.
+
+        Raises:
+            InvalidAccount: A name :meth:`add_user` would refuse, an unknown role, an overlong team.
+            InvalidCredentials: The account is disabled (disabling locks the name out of single
+                sign-on too).
+        """
+        problems = {}
+        if not name or len(name) > _NAME_MAX or any(c.isspace() for c in name):
+            problems["name"] = "a user name has 1 to 128 characters and no spaces"
+        if role not in ROLES:
+            problems["role"] = f"unknown role '{role}'; use one of {', '.join(ROLES)}"
+        team = team.strip() if team is not None and team.strip() else None
+        if team is not None and len(team) > _TEAM_MAX:
+            problems["team"] = f"a team name has at most {_TEAM_MAX} characters"
+        if problems:
+            raise InvalidAccount(problems)
+        try:
+            return self._upsert_sso_account(name, role, team)
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, sa.exc.IntegrityError):
+                raise
+            # Two first logins of the same person at once: the other one has just made the account.
+            return self._upsert_sso_account(name, role, team)
+
+    def _upsert_sso_account(self, name: str, role: str, team: str | None) -> User:
+        now = self.clock.now()
+        with self.store.transaction() as conn:
+            row = conn.execute(sa.select(*_USER_COLUMNS).where(users_t.c.name == name)).first()
+            if row is None:
+                user_id = conn.execute(
+                    sa.insert(users_t).values(
+                        name=name, password_hash=NO_PASSWORD, role=role, team=team, disabled=False, created_at=now
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+                return User(int(user_id), name, role, team, False, now)
+            if row.disabled:
+                raise InvalidCredentials()
+            if (row.role, row.team) != (role, team):
+                conn.execute(sa.update(users_t).where(users_t.c.id == row.id).values(role=role, team=team))
+            return User(row.id, name, role, team, False, row.created_at)
+
     def authenticate(self, name: str, password: str) -> User:
         """The user with this name and password, if enabled.
 
@@ -184,11 +245,14 @@ class Accounts:
         """
         with self.store.read() as conn:
             row = conn.execute(sa.select(*_USER_COLUMNS, users_t.c.password_hash).where(users_t.c.name == name)).first()
+        # Without a usable hash (no such user, or an account for single sign-on) a dummy hash is
+        # verified all the same, so the answer takes as long and says nothing about the name.
+        stored = row.password_hash if row is not None else NO_PASSWORD
         try:
-            self.hasher.verify(row.password_hash if row is not None else _DUMMY_HASH, password)
+            self.hasher.verify(stored if stored != NO_PASSWORD else _DUMMY_HASH, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             raise InvalidCredentials() from None
-        if row is None or row.disabled:
+        if row is None or stored == NO_PASSWORD or row.disabled:
             raise InvalidCredentials()
         return User(*row[:6])
 
@@ -233,6 +297,7 @@ __all__ = [
     "ADMIN",
     "CASEWORKER",
     "COORDINATOR",
+    "NO_PASSWORD",
     "PROJECTGROUP",
     "ROLES",
     "AccountError",

@@ -40,10 +40,10 @@ def is_page_request(request: Request) -> bool:
 
 
 def install(app: FastAPI) -> None:
-    from api.web.routes import account, cases, processes, reports, users
+    from api.web.routes import account, cases, processes, reports, sso, users
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (account, cases, processes, reports, users):
+    for module in (account, sso, cases, processes, reports, users):
         app.include_router(module.router)
 
     async def on_login_required(request: Request, exc: Exception) -> Response:

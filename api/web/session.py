@@ -10,17 +10,24 @@ CSRF: every form carries a token that is an HMAC of the session token under the 
 secret key (the "synchronizer token" without server state). A POST without the right
 token is refused with 403 before anything happens. ``SameSite=Strict`` already keeps other
 sites' requests from carrying the cookie; the token is the second, independent guard.
+
+Signed values (:func:`sign`, :func:`unsign`): data a browser keeps for the server for a
+while — the single sign-on login in progress — carries an HMAC under the same secret key,
+bound to its purpose, so the browser can hand it back but not change or invent it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import json
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, Form, Header, Request
+from fastapi import Depends, Form, Header, Request, Response
 
 from api.deps import AccountsDep, SettingsDep
 from api.settings import Settings
@@ -59,6 +66,48 @@ def cookie_is_secure(settings: Settings) -> bool:
 
 def csrf_token(settings: Settings, session_token: str) -> str:
     return hmac.new(settings.secret_key.encode(), session_token.encode(), hashlib.sha256).hexdigest()
+
+
+def start_session(response: Response, token: str, settings: Settings) -> None:
+    """Hand the browser its session: ``token`` (from ``Accounts.issue_token``) in the session cookie."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        secure=cookie_is_secure(settings),
+        samesite="strict",
+        path="/",
+    )
+
+
+def _signature(settings: Settings, purpose: str, payload: str) -> str:
+    # The purpose is part of what is signed, so a value signed for one use (or a CSRF token,
+    # the HMAC of a session token) is never accepted for another.
+    message = f"{purpose}\n{payload}".encode()
+    return hmac.new(settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def sign(settings: Settings, purpose: str, data: Any) -> str:
+    """``data`` (JSON) as a cookie-safe text with an HMAC under the server's secret key, for ``purpose``.
+
+    Signed, not encrypted: the browser can read what it keeps, so keep it in ``HttpOnly``
+    cookies and put nothing in it that the user may not see.
+    """
+    # Base64url without padding: only characters a cookie carries unquoted.
+    payload = base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode("ascii").rstrip("=")
+    return f"{payload}.{_signature(settings, purpose, payload)}"
+
+
+def unsign(settings: Settings, purpose: str, signed: str | None) -> Any:
+    """The data of a :func:`sign`-ed text for ``purpose``, or None if it is missing, altered or not one."""
+    payload, _, signature = (signed or "").rpartition(".")
+    if not payload or not hmac.compare_digest(signature.encode(), _signature(settings, purpose, payload).encode()):
+        return None
+    try:
+        return json.loads(base64.urlsafe_b64decode(payload.encode("ascii") + b"=" * (-len(payload) % 4)))
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
 
 
 def login_path(request: Request) -> str:
@@ -127,8 +176,18 @@ CsrfChecked = Depends(check_csrf)
 
 
 def safe_next(target: str | None) -> str:
-    """Only local paths as the target after login (no open redirect to another site)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Only local paths as the target after login (no open redirect to another site).
+
+    Browsers drop tabs and line breaks from URLs, so ``/<tab>/evil.example`` would become
+    ``//evil.example``: anything not printable is refused too.
+    """
+    if (
+        target
+        and target.isprintable()
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+    ):
         return target
     return "/"
 
@@ -148,4 +207,7 @@ __all__ = [
     "remember_user",
     "safe_next",
     "session_user",
+    "sign",
+    "start_session",
+    "unsign",
 ]

@@ -40,6 +40,8 @@ PROVIDER_DIR = Path(__file__).parent / "oidc"
 REQUIRE_ENV = "KIMFLOW_REQUIRE_OIDC"
 PROBLEM = "https://kimflow.example/problems/"
 REDIRECT = "https://kimflow.test/login/sso/callback"
+# The web interface's callback (api/web/routes/sso.py; tests/web/test_pages_sso.py).
+WEB_REDIRECT = "https://kimflow.test/anmelden/sso/zurueck"
 CLIENT_ID = "kimflow"
 CLIENT_SECRET = "nur-fuer-tests-kein-geheimnis-0123456789"
 ROLE_MAP = {
@@ -63,7 +65,7 @@ CLIENTS = [
     {
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
-        "redirect_uris": [REDIRECT],
+        "redirect_uris": [REDIRECT, WEB_REDIRECT],
         "post_logout_redirect_uris": ["https://kimflow.test/"],
         "grant_types": ["authorization_code"],
         "response_types": ["code"],

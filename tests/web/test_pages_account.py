@@ -28,6 +28,13 @@ def test_login_refuses_a_wrong_password_and_an_external_target(api) -> None:
         follow_redirects=False,
     )
     assert evil.headers["location"] == "/faelle"
+    # Browsers drop a tab from a URL: "/<tab>/evil.example" would lead to //evil.example.
+    tabbed = api.client.post(
+        "/anmelden",
+        data={"name": "koordination", "password": PASSWORD, "weiter": "/\t/evil.example/"},
+        follow_redirects=False,
+    )
+    assert tabbed.headers["location"] == "/faelle"
 
 
 def test_pages_redirect_to_login_with_the_target_kept(api) -> None:

@@ -11,14 +11,15 @@ from fastapi.responses import RedirectResponse, Response
 from api.deps import AccountsDep, SettingsDep
 from api.web import i18n
 from api.web.i18n import N_
+from api.web.routes import sso
 from api.web.session import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
     CsrfChecked,
     SessionUser,
-    cookie_is_secure,
     remember_user,
     safe_next,
+    start_session,
 )
 from api.web.templating import HOME, render
 from engine.accounts import InvalidCredentials
@@ -63,24 +64,22 @@ async def login(
     issued = await run_in_threadpool(accounts.issue_token, user, SESSION_LIFETIME)
     target = safe_next(weiter)
     response = RedirectResponse(HOME.get(user.role, "/") if target == "/" else target, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        issued.token,
-        max_age=int(SESSION_LIFETIME.total_seconds()),
-        httponly=True,
-        secure=cookie_is_secure(settings),
-        samesite="strict",
-        path="/",
-    )
+    start_session(response, issued.token, settings)
+    sso.forget_sso_session(response)  # this session is not the provider's: logging out stays here
     return response
 
 
 @router.post("/abmelden", dependencies=[CsrfChecked])
 def logout(request: Request, user: SessionUser, accounts: AccountsDep) -> Response:
-    """End the session in the database (the token stops working everywhere), then drop the cookie."""
+    """End the session in the database (the token stops working everywhere), then drop the cookie.
+
+    A session begun with single sign-on also ends the provider's session (its logout page), so
+    the next person at this computer is not let in by the provider without a password.
+    """
     accounts.revoke_token(request.cookies.get(SESSION_COOKIE, ""))
-    response = RedirectResponse("/anmelden", status_code=303)
+    response = RedirectResponse(sso.provider_logout_url(request) or "/anmelden", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    sso.forget_sso_session(response)
     return response
 
 
