@@ -278,7 +278,7 @@ class Change:
             if stored is not None:
                 return stored
         result: dict[str, Any] = {}
-        with request_scope(team=self.user.team) as scope:
+        with request_scope() as scope:
 
             def before_commit(conn: sa.Connection) -> None:
                 target = case_id if case_id is not None else scope.opened[0]

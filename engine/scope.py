@@ -37,13 +37,10 @@ class Scope:
     """What one request adds to the engine's transaction.
 
     Attributes:
-        team: The team of the acting user, for the hooks' use; the engine does not read it
-            (pass ``team`` to :meth:`engine.Engine.open_case` to give a case its team).
         before_commit: Run in order on the operation's connection, inside its transaction.
         opened: Ids of the cases opened in the scope's transaction (parents before children).
     """
 
-    team: str | None = None
     before_commit: list[Hook] = field(default_factory=list)
     opened: list[int] = field(default_factory=list)
     _active: bool = False
@@ -53,9 +50,9 @@ _current: ContextVar[Scope | None] = ContextVar("kimflow_scope", default=None)
 
 
 @contextlib.contextmanager
-def request_scope(team: str | None = None) -> Iterator[Scope]:
+def request_scope() -> Iterator[Scope]:
     """Open a scope for the engine operations run inside the ``with`` block."""
-    scope = Scope(team=team)
+    scope = Scope()
     token = _current.set(scope)
     try:
         yield scope

@@ -198,7 +198,7 @@ def _changing(
     """
     route = f"{request.method} {request.url.path}"
     logged = sorted(set(fields))
-    with request_scope(team=user.team) as scope:
+    with request_scope() as scope:
 
         def log_change(conn: sa.Connection) -> None:
             audit.record(

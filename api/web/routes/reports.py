@@ -619,7 +619,7 @@ def open_structural(
         text = _("Dieser Schritt ist in der aktuellen Auswertung kein Optimierungskandidat mehr.")
         return _render_dashboard(request, engine, user, filters, status_code=409, flash={"kind": "error", "text": text})
     try:
-        with request_scope(team=user.team) as scope:
+        with request_scope() as scope:
 
             def log_opening(conn: sa.Connection) -> None:
                 audit.record(
