@@ -29,7 +29,12 @@ def _extracted() -> set[str]:
 def test_every_page_text_has_an_english_translation() -> None:
     with CATALOGUE.open("rb") as handle:
         catalogue = read_po(handle, locale="en")
-    translated = {m.id for m in catalogue if m.id and m.string and not m.fuzzy}
+    translated: set[str] = set()
+    for m in catalogue:
+        # A plural entry's id and string are (singular, plural) pairs; both forms must be translated.
+        complete = all(m.string) if isinstance(m.string, tuple) else bool(m.string)
+        if m.id and complete and not m.fuzzy:
+            translated.update([m.id] if isinstance(m.id, str) else m.id)
     missing = sorted(_extracted() - translated)
     assert not missing, "texts without English translation (pybabel extract/update, then translate):\n" + "\n".join(
         missing

@@ -49,6 +49,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import AccountsDep, EngineDep, team_filter
 from api.web import i18n
+from api.web.changes import logged_change
 from api.web.diagram import render_diagram
 from api.web.i18n import N_
 from api.web.session import CSRF_FIELD, CsrfChecked, page_for
@@ -70,7 +71,7 @@ from engine.errors import (
     FindingNotAllowed,
     InvalidCaseData,
 )
-from engine.scope import ScopedEngine, case_team, request_scope
+from engine.scope import ScopedEngine, case_team
 from engine.stalls import AT_RISK, STALLED, judge
 from engine.worklist import DUE_STATES, OVERDUE, Position, list_page
 
@@ -181,39 +182,6 @@ def _require_visible(engine: ScopedEngine, user: User, raw: str) -> int:
     if not _visible(engine, user, case_id):
         raise StarletteHTTPException(404)
     return case_id
-
-
-def _changing(
-    request: Request,
-    user: User,
-    engine: ScopedEngine,
-    case_id: int | None,
-    fields: Iterable[str],
-    operation: Callable[[], T],
-) -> T:
-    """Run one engine operation with its access-log entry in the operation's own transaction.
-
-    ``case_id`` None: the operation opens a case, whose number the hook takes from the scope.
-    Engine errors propagate (nothing was committed, no entry written).
-    """
-    route = f"{request.method} {request.url.path}"
-    logged = sorted(set(fields))
-    with request_scope() as scope:
-
-        def log_change(conn: sa.Connection) -> None:
-            audit.record(
-                conn,
-                at=engine.clock.now(),
-                actor=user.name,
-                role=user.role,
-                case_id=case_id if case_id is not None else scope.opened[0],
-                access=audit.CHANGE,
-                fields=logged,
-                route=route,
-            )
-
-        scope.before_commit.append(log_change)
-        return operation()
 
 
 def _log_read(request: Request, user: User, engine: ScopedEngine, case_id: int, fields: Iterable[str]) -> None:
@@ -825,7 +793,7 @@ def open_case(request: Request, user: Staff, engine: EngineDep, form: PostedForm
     data, problems = _parse_fields(definition, names, form, gettext=_)
     if not problems:
         try:
-            case = _changing(
+            case = logged_change(
                 request,
                 user,
                 engine,
@@ -1293,7 +1261,7 @@ def _apply(
     locale = i18n.locale_of(request)
     state = FormState(key=key, values=form)
     try:
-        _changing(request, user, engine, case_id, fields, operation)
+        logged_change(request, user, engine, case_id, fields, operation)
     except ConcurrentUpdate as exc:
         conflict = _conflict(request, engine, case_id, exc.expected_version, form, locale)
         return _case_page(request, user, engine, accounts, case_id, conflict=conflict, status_code=409)

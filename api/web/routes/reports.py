@@ -25,24 +25,23 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from babel.dates import format_date
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import EngineDep
 from api.security import CASE_ROLES, REPORT_ROLES
+from api.web.changes import logged_change
 from api.web.i18n import BERLIN, N_, fmt_number, locale_of, pick
 from api.web.session import CsrfChecked, page_for
 from api.web.templating import gettext_for, render
-from engine import audit
 from engine.accounts import User
 from engine.compare import IMPROVED, INCONCLUSIVE, WORSENED, Comparison, compare_periods, compare_versions
 from engine.errors import DefinitionNotFound
 from engine.report_formats import render_comparison_csv, render_csv
 from engine.report_html import render_comparison_html, render_html
 from engine.reports import StallReport, StepStats, stall_report
-from engine.scope import ScopedEngine, request_scope
+from engine.scope import ScopedEngine
 from engine.structural import STRUCTURAL_PROCESS, open_structural_case
 
 router = APIRouter(include_in_schema=False)
@@ -619,22 +618,14 @@ def open_structural(
         text = _("Dieser Schritt ist in der aktuellen Auswertung kein Optimierungskandidat mehr.")
         return _render_dashboard(request, engine, user, filters, status_code=409, flash={"kind": "error", "text": text})
     try:
-        with request_scope() as scope:
-
-            def log_opening(conn: sa.Connection) -> None:
-                audit.record(
-                    conn,
-                    at=engine.clock.now(),
-                    actor=user.name,
-                    role=user.role,
-                    case_id=scope.opened[0],
-                    access=audit.CHANGE,
-                    fields=["prozess_id", "prozess_version", "schritt_id", "stelle", "ursache", "fallzahl"],
-                    route=f"{request.method} {request.url.path}",
-                )
-
-            scope.before_commit.append(log_opening)
-            case = open_structural_case(engine, report, candidate.rank, actor=user.name, team=user.team)
+        case = logged_change(
+            request,
+            user,
+            engine,
+            None,
+            ["prozess_id", "prozess_version", "schritt_id", "stelle", "ursache", "fallzahl"],
+            lambda: open_structural_case(engine, report, candidate.rank, actor=user.name, team=user.team),
+        )
     except DefinitionNotFound:
         text = _("Der Prozess „Strukturhinweis“ ist nicht bereitgestellt; bitte zuerst bereitstellen.")
         return _render_dashboard(request, engine, user, filters, status_code=409, flash={"kind": "error", "text": text})
