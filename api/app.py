@@ -113,6 +113,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(v1)
     web.install(app)
 
+    @app.get("/api/ping", tags=["operations"], response_model=None)
+    async def ping() -> JSONResponse:
+        """Liveness without the database: answers while the process serves requests (the benchmarks' baseline)."""
+        return JSONResponse({"status": "ok"})
+
     @app.get("/api/health", tags=["operations"], response_model=HealthPublic, responses=problems(503))
     def health(request: Request) -> Response:
         """Ready when the database answers and its schema is at the newest migration (503 otherwise)."""

@@ -134,7 +134,8 @@ def test_health_is_503_when_the_schema_is_behind(api: Api) -> None:
         command.downgrade(config, "0002")
     response = api.client.get("/api/health")
     assert response.status_code == 503 and response.json()["type"] == PROBLEM + "unhealthy"
-    assert response.json()["expected_revision"] == "0003"
+    assert response.json()["expected_revision"] == api.engine.store.head_revision()
+    assert response.json()["schema_revision"] == "0002"
 
 
 def test_openapi_and_docs_are_served(api: Api) -> None:

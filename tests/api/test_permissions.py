@@ -22,6 +22,7 @@ PUBLIC = None  # no token needed
 EXPECTED: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/v1/auth/token"): PUBLIC,
     ("GET", "/api/health"): PUBLIC,
+    ("GET", "/api/ping"): PUBLIC,
     ("GET", "/api/v1/processes"): CASE,
     ("GET", "/api/v1/processes/{process_id}/versions"): CASE,
     ("GET", "/api/v1/processes/{process_id}/versions/{version}/source"): CASE,
