@@ -34,7 +34,7 @@ import binascii
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -44,6 +44,7 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from fastapi.routing import APIRoute
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -75,7 +76,27 @@ from engine.scope import ScopedEngine, case_team
 from engine.stalls import AT_RISK, STALLED, judge
 from engine.worklist import DUE_STATES, OVERDUE, Position, list_page
 
-router = APIRouter(include_in_schema=False)
+
+class _PageRoute(APIRoute):
+    """The routes of this module: a change form without the case version gets the 400 page here.
+
+    The change dependencies (:func:`_versioned`) find it before a route's own input checks run;
+    answering it in this one place keeps it out of every change route.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except _IncompleteForm:
+                return _incomplete_form(request)
+
+        return answer
+
+
+router = APIRouter(include_in_schema=False, route_class=_PageRoute)
 
 Staff = Annotated[User, Depends(page_for(CASEWORKER, COORDINATOR))]
 T = TypeVar("T")
@@ -1241,99 +1262,155 @@ def _conflict(
     return Conflict(actors=actors, events=events, action=request.url.path, values=values)
 
 
-def _apply(
-    request: Request,
-    user: User,
-    engine: ScopedEngine,
-    accounts: Any,
-    case_id: int,
-    form: FormData,
-    *,
-    key: str,
-    fields: Iterable[str],
-    operation: Callable[[], object],
-    done: str,
-    submitted: Mapping[str, Any] | None = None,
-    anchor: str = "",
-) -> Response:
-    """Run a change of the case page; on success back to the page (303), otherwise the page with the problem."""
-    _ = gettext_for(request)
-    locale = i18n.locale_of(request)
-    state = FormState(key=key, values=form)
-    try:
-        logged_change(request, user, engine, case_id, fields, operation)
-    except ConcurrentUpdate as exc:
-        conflict = _conflict(request, engine, case_id, exc.expected_version, form, locale)
-        return _case_page(request, user, engine, accounts, case_id, conflict=conflict, status_code=409)
-    except InvalidCaseData as exc:
-        definition = engine.process(*_process_of(engine, case_id))
-        state.errors = _engine_problems(exc, definition, submitted or {}, _)
-        state.message = _("Die Änderung wurde nicht gespeichert. Bitte prüfen Sie die markierten Angaben.")
-        return _case_page(request, user, engine, accounts, case_id, state=state, status_code=422)
-    except ActionUnavailable as exc:
-        state.message = _("Das ist jetzt nicht möglich. Die Änderung wurde nicht gespeichert.")
-        state.reasons = [i18n.pick(r.message, r.message_en, locale) for r in exc.reasons]
-        missing = {name for r in exc.reasons if r.code == "missing-data" for name in r.fields}
-        state.errors = {name: _("Diese Angabe ist für diese Aktion erforderlich.") for name in missing}
-        return _case_page(request, user, engine, accounts, case_id, state=state, status_code=409)
-    except FindingNotAllowed:
-        state.message = _(
+_CHECK_MARKED = N_("Die Änderung wurde nicht gespeichert. Bitte prüfen Sie die markierten Angaben.")
+#: What the page says when the engine refuses a change for one of these reasons (the first match counts).
+_REFUSALS: tuple[tuple[type[EngineError], str], ...] = (
+    (
+        FindingNotAllowed,
+        N_(
             "Ein struktureller Hinweis ist nur zu einem Schritt möglich, der seine Frist überschritten hat "
             "oder dessen Frist gefährdet ist. Der gewählte Schritt liegt im Plan; "
             "der Hinweis wurde nicht gespeichert."
+        ),
+    ),
+    (CaseClosed, N_("Der Fall ist beendet und kann nicht mehr geändert werden.")),
+    (ActionNotAllowed, N_("Diese Aktion gibt es im aktuellen Schritt nicht, oder sie wird nur automatisch ausgelöst.")),
+    (ConsentNotFound, N_("Diese Einwilligung ist nicht (mehr) wirksam; sie wurde schon widerrufen.")),
+    (EngineError, N_("Die Änderung wurde abgelehnt.")),
+)
+
+
+@dataclass(frozen=True)
+class PostedChange:
+    """A change posted from the page of a case the user may see, with what every change route needs.
+
+    Built by the dependencies below before the route's own input checks: an unknown case or
+    another team's answers with the 404 page, a change form without the case version with the
+    400 page (:class:`_IncompleteForm`). A route then either refuses its input
+    (:meth:`refuse`) or hands the engine operation to :meth:`apply`.
+
+    Attributes:
+        case_id: The case's number.
+        expected: The case version the form was rendered with, for the engine's
+            ``expected_version``; None only for a finding, which does not change the case.
+    """
+
+    request: Request
+    user: User
+    engine: ScopedEngine
+    accounts: Any
+    form: FormData
+    case_id: int
+    expected: int | None
+
+    @property
+    def actor(self) -> str:
+        return self.user.name
+
+    @property
+    def gettext(self) -> Callable[[str], str]:
+        return gettext_for(self.request)  # type: ignore[no-any-return]
+
+    def _page(self, status_code: int, *, state: FormState | None = None, conflict: Conflict | None = None) -> Response:
+        return _case_page(
+            self.request,
+            self.user,
+            self.engine,
+            self.accounts,
+            self.case_id,
+            state=state,
+            conflict=conflict,
+            status_code=status_code,
         )
-        return _case_page(request, user, engine, accounts, case_id, state=state, status_code=409)
-    except CaseClosed:
-        state.message = _("Der Fall ist beendet und kann nicht mehr geändert werden.")
-        return _case_page(request, user, engine, accounts, case_id, state=state, status_code=409)
-    except ActionNotAllowed:
-        state.message = _("Diese Aktion gibt es im aktuellen Schritt nicht, oder sie wird nur automatisch ausgelöst.")
-        return _case_page(request, user, engine, accounts, case_id, state=state, status_code=409)
-    except ConsentNotFound:
-        state.message = _("Diese Einwilligung ist nicht (mehr) wirksam; sie wurde schon widerrufen.")
-        return _case_page(request, user, engine, accounts, case_id, state=state, status_code=409)
-    except EngineError:
-        state.message = _("Die Änderung wurde abgelehnt.")
-        return _case_page(request, user, engine, accounts, case_id, state=state, status_code=409)
-    return RedirectResponse(f"/faelle/{case_id}?erledigt={done}{anchor}", status_code=303)
+
+    def refuse(self, key: str, errors: dict[str, str]) -> Response:
+        """The page with the form's input problems (found before or by the engine), 422."""
+        state = FormState(key=key, values=self.form, errors=errors, message=self.gettext(_CHECK_MARKED))
+        return self._page(422, state=state)
+
+    def apply(
+        self,
+        *,
+        key: str,
+        fields: Iterable[str],
+        operation: Callable[[], object],
+        done: str,
+        submitted: Mapping[str, Any] | None = None,
+        anchor: str = "",
+    ) -> Response:
+        """Run the change; on success back to the page (303), otherwise the page with the problem."""
+        _ = self.gettext
+        locale = i18n.locale_of(self.request)
+        state = FormState(key=key, values=self.form)
+        try:
+            logged_change(self.request, self.user, self.engine, self.case_id, fields, operation)
+        except ConcurrentUpdate as exc:
+            conflict = _conflict(self.request, self.engine, self.case_id, exc.expected_version, self.form, locale)
+            return self._page(409, conflict=conflict)
+        except InvalidCaseData as exc:
+            case = self.engine.get_case(self.case_id)
+            definition = self.engine.process(case.process_id, case.process_version)
+            return self.refuse(key, _engine_problems(exc, definition, submitted or {}, _))
+        except ActionUnavailable as exc:
+            state.message = _("Das ist jetzt nicht möglich. Die Änderung wurde nicht gespeichert.")
+            state.reasons = [i18n.pick(r.message, r.message_en, locale) for r in exc.reasons]
+            missing = {name for r in exc.reasons if r.code == "missing-data" for name in r.fields}
+            state.errors = {name: _("Diese Angabe ist für diese Aktion erforderlich.") for name in missing}
+            return self._page(409, state=state)
+        except EngineError as exc:
+            state.message = _(next(text for kind, text in _REFUSALS if isinstance(exc, kind)))
+            return self._page(409, state=state)
+        return RedirectResponse(f"/faelle/{self.case_id}?erledigt={done}{anchor}", status_code=303)
 
 
-def _process_of(engine: ScopedEngine, case_id: int) -> tuple[str, int]:
-    case = engine.get_case(case_id)
-    return case.process_id, case.process_version
+class _IncompleteForm(Exception):
+    """Raised by :func:`_versioned_change`; :class:`_PageRoute` answers it with :func:`_incomplete_form`."""
 
 
-def _refused(
+def _posted_change(
+    request: Request, case_id: str, user: Staff, engine: EngineDep, accounts: AccountsDep, form: PostedForm
+) -> PostedChange:
+    """A post to a case the user may see (the 404 page otherwise); the case version is read, not required."""
+    number = _require_visible(engine, user, case_id)
+    return PostedChange(request, user, engine, accounts, form, number, _expected_version(form))
+
+
+def _versioned(change: PostedChange) -> PostedChange:
+    """``change`` if its form carries the case version, else the 400 page: without it no overwrite can be noticed."""
+    if change.expected is None:
+        raise _IncompleteForm
+    return change
+
+
+def _versioned_change(change: Annotated[PostedChange, Depends(_posted_change)]) -> PostedChange:
+    return _versioned(change)
+
+
+def _revocation(
+    consent_id: int,
     request: Request,
-    user: User,
-    engine: ScopedEngine,
-    accounts: Any,
-    case_id: int,
-    form: FormData,
-    key: str,
-    errors: dict[str, str],
-) -> Response:
-    """The page with a form's own input problems (found before the engine was asked)."""
-    _ = gettext_for(request)
-    state = FormState(
-        key=key,
-        values=form,
-        errors=errors,
-        message=_("Die Änderung wurde nicht gespeichert. Bitte prüfen Sie die markierten Angaben."),
-    )
-    return _case_page(request, user, engine, accounts, case_id, state=state, status_code=422)
+    case_id: str,
+    user: Staff,
+    engine: EngineDep,
+    accounts: AccountsDep,
+    form: PostedForm,
+) -> tuple[PostedChange, int]:
+    """The revocation of a consent: the consent number is a parameter of this dependency so that, as
+    for any route's own path parameters, a malformed one answers 422 before the case is looked at."""
+    return _versioned(_posted_change(request, case_id, user, engine, accounts, form)), consent_id
+
+
+#: A post to a visible case that does not change it (no version needed).
+VisibleCase = Annotated[PostedChange, Depends(_posted_change)]
+#: A change to a visible case, checked against the version its form was rendered with.
+CaseChange = Annotated[PostedChange, Depends(_versioned_change)]
+Revocation = Annotated[tuple[PostedChange, int], Depends(_revocation)]
 
 
 @router.post("/faelle/{case_id}/aktionen/{action}", dependencies=[CsrfChecked])
-def fire_action(
-    request: Request, case_id: str, action: str, user: Staff, engine: EngineDep, accounts: AccountsDep, form: PostedForm
-) -> Response:
+def fire_action(action: str, change: CaseChange) -> Response:
     """Fire an action of the current step with the data its form records."""
-    number = _require_visible(engine, user, case_id)
-    expected = _expected_version(form)
-    if expected is None:
-        return _incomplete_form(request)
-    _ = gettext_for(request)
+    engine, number = change.engine, change.case_id
     case = engine.get_case(number)
     definition = engine.process(case.process_id, case.process_version)
     step = definition.steps.get(case.step)
@@ -1342,34 +1419,25 @@ def fire_action(
     data: dict[str, Any] = {}
     if spec is not None:
         names = list(dict.fromkeys(spec.requires + spec.records))
-        data, problems = _parse_fields(definition, names, form, required=spec.requires, current=case.data, gettext=_)
+        data, problems = _parse_fields(
+            definition, names, change.form, required=spec.requires, current=case.data, gettext=change.gettext
+        )
         if problems:
-            return _refused(request, user, engine, accounts, number, form, key, problems)
-    return _apply(
-        request,
-        user,
-        engine,
-        accounts,
-        number,
-        form,
+            return change.refuse(key, problems)
+    return change.apply(
         key=key,
         fields=data,
-        operation=lambda: engine.fire(number, action, actor=user.name, data=data, expected_version=expected),
+        operation=lambda: engine.fire(number, action, actor=change.actor, data=data, expected_version=change.expected),
         done="aktion",
         submitted=data,
     )
 
 
 @router.post("/faelle/{case_id}/einwilligungen", dependencies=[CsrfChecked])
-def record_consent(
-    request: Request, case_id: str, user: Staff, engine: EngineDep, accounts: AccountsDep, form: PostedForm
-) -> Response:
+def record_consent(change: CaseChange) -> Response:
     """Record the client's consent: recipient, purpose, data categories, optionally until when."""
-    number = _require_visible(engine, user, case_id)
-    expected = _expected_version(form)
-    if expected is None:
-        return _incomplete_form(request)
-    _ = gettext_for(request)
+    _ = change.gettext
+    form = change.form
     recipient = str(form.get("recipient", "")).strip()
     purpose = str(form.get("purpose", "")).strip()
     categories = [str(c) for c in form.getlist("categories")]
@@ -1385,24 +1453,18 @@ def record_consent(
     if raw_until and valid_until is None:
         problems["valid_until"] = _(INPUT_PROBLEMS["valid_until"])
     if problems:
-        return _refused(request, user, engine, accounts, number, form, "einwilligung", problems)
-    return _apply(
-        request,
-        user,
-        engine,
-        accounts,
-        number,
-        form,
+        return change.refuse("einwilligung", problems)
+    return change.apply(
         key="einwilligung",
         fields=["consents"],
-        operation=lambda: engine.record_consent(
-            number,
+        operation=lambda: change.engine.record_consent(
+            change.case_id,
             recipient=recipient,
             purpose=purpose,
             categories=categories,
             valid_until=valid_until,
-            actor=user.name,
-            expected_version=expected,
+            actor=change.actor,
+            expected_version=change.expected,
         ),
         done="einwilligung",
         anchor="#einwilligungen",
@@ -1410,181 +1472,112 @@ def record_consent(
 
 
 @router.post("/faelle/{case_id}/einwilligungen/{consent_id}/widerrufen", dependencies=[CsrfChecked])
-def revoke_consent(
-    request: Request,
-    case_id: str,
-    consent_id: int,
-    user: Staff,
-    engine: EngineDep,
-    accounts: AccountsDep,
-    form: PostedForm,
-) -> Response:
+def revoke_consent(revocation: Revocation) -> Response:
     """Revoke a recorded consent; handoffs it covered are unavailable from now on."""
-    number = _require_visible(engine, user, case_id)
-    expected = _expected_version(form)
-    if expected is None:
-        return _incomplete_form(request)
-    return _apply(
-        request,
-        user,
-        engine,
-        accounts,
-        number,
-        form,
+    change, consent_id = revocation
+    return change.apply(
         key=f"widerruf-{consent_id}",
         fields=["consents"],
-        operation=lambda: engine.revoke_consent(number, consent_id, actor=user.name, expected_version=expected),
+        operation=lambda: change.engine.revoke_consent(
+            change.case_id, consent_id, actor=change.actor, expected_version=change.expected
+        ),
         done="widerruf",
         anchor="#einwilligungen",
     )
 
 
-def _reason_problems(engine: ScopedEngine, form: FormData, gettext: Callable[[str], str]) -> dict[str, str]:
-    reason = str(form.get("reason", ""))
-    return {} if reason in engine.taxonomy else {"reason": gettext(INPUT_PROBLEMS["reason"])}
+def _reason_problems(change: PostedChange) -> dict[str, str]:
+    reason = str(change.form.get("reason", ""))
+    return {} if reason in change.engine.taxonomy else {"reason": change.gettext(INPUT_PROBLEMS["reason"])}
 
 
-def _note(form: FormData) -> str | None:
-    return str(form.get("note", "")).strip() or None
+def _reason_and_note(form: FormData) -> dict[str, Any]:
+    """The reason code and the optional free note of a pause or a wait (the reason checked already)."""
+    return {"reason": str(form["reason"]), "note": str(form.get("note", "")).strip() or None}
 
 
 @router.post("/faelle/{case_id}/pausieren", dependencies=[CsrfChecked])
-def pause_case(
-    request: Request, case_id: str, user: Staff, engine: EngineDep, accounts: AccountsDep, form: PostedForm
-) -> Response:
+def pause_case(change: CaseChange) -> Response:
     """Pause the case with a reason code; its deadline clock stops."""
-    number = _require_visible(engine, user, case_id)
-    expected = _expected_version(form)
-    if expected is None:
-        return _incomplete_form(request)
-    problems = _reason_problems(engine, form, gettext_for(request))
+    problems = _reason_problems(change)
     if problems:
-        return _refused(request, user, engine, accounts, number, form, "pause", problems)
-    return _apply(
-        request,
-        user,
-        engine,
-        accounts,
-        number,
-        form,
+        return change.refuse("pause", problems)
+    form = change.form
+    return change.apply(
         key="pause",
         fields=["pause"],
-        operation=lambda: engine.pause(
-            number, reason=str(form["reason"]), note=_note(form), actor=user.name, expected_version=expected
+        operation=lambda: change.engine.pause(
+            change.case_id, **_reason_and_note(form), actor=change.actor, expected_version=change.expected
         ),
         done="pausiert",
     )
 
 
 @router.post("/faelle/{case_id}/fortsetzen", dependencies=[CsrfChecked])
-def resume_case(
-    request: Request, case_id: str, user: Staff, engine: EngineDep, accounts: AccountsDep, form: PostedForm
-) -> Response:
+def resume_case(change: CaseChange) -> Response:
     """Resume a paused case; the deadline moves later by the office days it stood still."""
-    number = _require_visible(engine, user, case_id)
-    expected = _expected_version(form)
-    if expected is None:
-        return _incomplete_form(request)
-    return _apply(
-        request,
-        user,
-        engine,
-        accounts,
-        number,
-        form,
+    return change.apply(
         key="fortsetzen",
         fields=["pause"],
-        operation=lambda: engine.resume(number, actor=user.name, expected_version=expected),
+        operation=lambda: change.engine.resume(change.case_id, actor=change.actor, expected_version=change.expected),
         done="fortgesetzt",
     )
 
 
 @router.post("/faelle/{case_id}/wartet-auf", dependencies=[CsrfChecked])
-def wait_on(
-    request: Request, case_id: str, user: Staff, engine: EngineDep, accounts: AccountsDep, form: PostedForm
-) -> Response:
+def wait_on(change: CaseChange) -> Response:
     """Record whom the case waits on now and why."""
-    number = _require_visible(engine, user, case_id)
-    expected = _expected_version(form)
-    if expected is None:
-        return _incomplete_form(request)
-    _ = gettext_for(request)
-    problems = _reason_problems(engine, form, _)
+    form = change.form
+    problems = _reason_problems(change)
     party = str(form.get("party", ""))
     if not party:
-        problems["party"] = _(INPUT_PROBLEMS["waiting_on"])
+        problems["party"] = change.gettext(INPUT_PROBLEMS["waiting_on"])
     if problems:
-        return _refused(request, user, engine, accounts, number, form, "warten", problems)
-    return _apply(
-        request,
-        user,
-        engine,
-        accounts,
-        number,
-        form,
+        return change.refuse("warten", problems)
+    return change.apply(
         key="warten",
         fields=["waiting_on"],
-        operation=lambda: engine.wait_on(
-            number, party, reason=str(form["reason"]), note=_note(form), actor=user.name, expected_version=expected
+        operation=lambda: change.engine.wait_on(
+            change.case_id, party, **_reason_and_note(form), actor=change.actor, expected_version=change.expected
         ),
         done="wartet",
     )
 
 
 @router.post("/faelle/{case_id}/zuweisen", dependencies=[CsrfChecked])
-def assign_case(
-    request: Request, case_id: str, user: Staff, engine: EngineDep, accounts: AccountsDep, form: PostedForm
-) -> Response:
+def assign_case(change: CaseChange) -> Response:
     """Make someone (or the user, or nobody) responsible for the case."""
-    number = _require_visible(engine, user, case_id)
-    expected = _expected_version(form)
-    if expected is None:
-        return _incomplete_form(request)
-    assignee = str(form.get("assignee", "")).strip() or None
-    if assignee is not None and assignee not in _assignable(accounts, engine.get_case(number), user):
-        _ = gettext_for(request)
-        problems = {"assignee": _("Bitte wählen Sie eine Person aus der Liste.")}
-        return _refused(request, user, engine, accounts, number, form, "zuweisen", problems)
-    return _apply(
-        request,
-        user,
-        engine,
-        accounts,
-        number,
-        form,
+    engine, number = change.engine, change.case_id
+    assignee = str(change.form.get("assignee", "")).strip() or None
+    if assignee is not None and assignee not in _assignable(change.accounts, engine.get_case(number), change.user):
+        _ = change.gettext
+        return change.refuse("zuweisen", {"assignee": _("Bitte wählen Sie eine Person aus der Liste.")})
+    return change.apply(
         key="zuweisen",
         fields=["assignee"],
-        operation=lambda: engine.assign(number, assignee, actor=user.name, expected_version=expected),
+        operation=lambda: engine.assign(number, assignee, actor=change.actor, expected_version=change.expected),
         done="zugewiesen",
     )
 
 
 @router.post("/faelle/{case_id}/hinweise", dependencies=[CsrfChecked])
-def add_finding(
-    request: Request, case_id: str, user: Staff, engine: EngineDep, accounts: AccountsDep, form: PostedForm
-) -> Response:
+def add_finding(change: VisibleCase) -> Response:
     """Attach a structural finding to a stalled visit (the case itself does not change, so no version check)."""
-    number = _require_visible(engine, user, case_id)
-    _ = gettext_for(request)
-    problems = _reason_problems(engine, form, _)
+    _ = change.gettext
+    form = change.form
+    problems = _reason_problems(change)
     text = " ".join(str(form.get("text", "")).split())
     if not 5 <= len(text) <= 500:
         problems["text"] = _(INPUT_PROBLEMS["text"])
     raw_visit = str(form.get("visit_id", ""))
     visit_id = int(raw_visit) if raw_visit.isdigit() else None
     if problems:
-        return _refused(request, user, engine, accounts, number, form, "hinweis", problems)
-    return _apply(
-        request,
-        user,
-        engine,
-        accounts,
-        number,
-        form,
+        return change.refuse("hinweis", problems)
+    return change.apply(
         key="hinweis",
         fields=[],
-        operation=lambda: engine.add_finding(
-            number, code=str(form["reason"]), text=text, visit_id=visit_id, actor=user.name
+        operation=lambda: change.engine.add_finding(
+            change.case_id, code=str(form["reason"]), text=text, visit_id=visit_id, actor=change.actor
         ),
         done="hinweis",
         anchor="#hinweis",
@@ -1592,15 +1585,10 @@ def add_finding(
 
 
 @router.post("/faelle/{case_id}/beenden", dependencies=[CsrfChecked])
-def end_case(
-    request: Request, case_id: str, user: Staff, engine: EngineDep, accounts: AccountsDep, form: PostedForm
-) -> Response:
+def end_case(change: CaseChange) -> Response:
     """End the case early with an outcome, or cancel it as opened in error; both need a reason."""
-    number = _require_visible(engine, user, case_id)
-    expected = _expected_version(form)
-    if expected is None:
-        return _incomplete_form(request)
-    _ = gettext_for(request)
+    _ = change.gettext
+    form, engine = change.form, change.engine
     outcome = str(form.get("outcome", ""))
     reason = " ".join(str(form.get("end_reason", "")).split())
     problems = {}
@@ -1609,20 +1597,15 @@ def end_case(
     if not 3 <= len(reason) <= 500:
         problems["end_reason"] = _("Bitte begründen Sie das Beenden in 3 bis 500 Zeichen.")
     if problems:
-        return _refused(request, user, engine, accounts, number, form, "beenden", problems)
+        return change.refuse("beenden", problems)
+    number, expected = change.case_id, change.expected
     if outcome == "storniert":
-        operation = lambda: engine.cancel(number, reason=reason, actor=user.name, expected_version=expected)  # noqa: E731
+        operation = lambda: engine.cancel(number, reason=reason, actor=change.actor, expected_version=expected)  # noqa: E731
     else:
         operation = lambda: engine.close(  # noqa: E731
-            number, outcome=outcome, reason=reason, actor=user.name, expected_version=expected
+            number, outcome=outcome, reason=reason, actor=change.actor, expected_version=expected
         )
-    return _apply(
-        request,
-        user,
-        engine,
-        accounts,
-        number,
-        form,
+    return change.apply(
         key="beenden",
         fields=[],
         operation=operation,
