@@ -338,7 +338,7 @@ def describe_error(exc: EngineError) -> list[str]:
     if isinstance(exc, EventLogError):
         return [f"Ereignisprotokoll nicht lesbar: {exc}"]
     if isinstance(exc, StoreError):
-        return [f"Datenbank: {exc}"]
+        return [f"Datenbankfehler: {str(exc).removeprefix('database error: ')}"]
     if isinstance(exc, InvalidAccount):
         return ["Benutzerkonto ungültig – " + "; ".join(f"{k}: {v}" for k, v in sorted(exc.problems.items()))]
     if isinstance(exc, UserExists):
